@@ -1,0 +1,3 @@
+from mcp_marshal.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""Typed configuration: the ``mcpMarshal.*`` settings as written (pydantic) and as resolved.
+
+The pydantic models mirror the file (camelCase aliases, so validation errors point at the keys
+the user wrote). ``Config`` and ``ServerSpec`` are the resolved, immutable form the supervisor
+runs: variables substituted, paths absolute, policies merged with their global defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic.alias_generators import to_camel
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+# --- policies ----------------------------------------------------------------------------------
+
+
+class RestartPolicy(_Model):
+    """When and how often a server that exited unexpectedly is started again."""
+
+    max_restarts: int = Field(5, ge=0, description="Restarts in a row before the server is `failed`.")
+    initial_delay_ms: int = Field(1000, ge=0, description="Delay before the first restart; doubles each time.")
+    max_delay_ms: int = Field(30000, ge=0, description="Upper bound of the restart delay.")
+    reset_after_ms: int = Field(300000, ge=0, description="Time ready after which the restart count resets.")
+
+
+class HealthPolicy(_Model):
+    """How a server proves it is alive: a handshake in time, then periodic pings."""
+
+    start_timeout_ms: int = Field(30000, gt=0, description="Spawn to completed MCP handshake.")
+    ping_interval_ms: int = Field(10000, ge=0, description="Time between pings; 0 disables pinging.")
+    ping_timeout_ms: int = Field(5000, gt=0, description="A ping without an answer by then is a miss.")
+    failure_threshold: int = Field(3, ge=1, description="Misses in a row that make a server unhealthy.")
+
+
+class StopPolicy(_Model):
+    """The stop sequence: close stdin, wait, SIGTERM the group, wait, SIGKILL the group."""
+
+    stdin_grace_ms: int = Field(2000, ge=0, description="Wait after closing stdin before SIGTERM.")
+    term_grace_ms: int = Field(5000, ge=0, description="Wait after SIGTERM before SIGKILL.")
+
+
+class LocksSettings(_Model):
+    """Task leases (DESIGN §8)."""
+
+    backend: Literal["sqlite", "redis", "memory"] = Field("sqlite", description="Where leases live.")
+    redis_url: str | None = Field(None, description="redis://host:port/db, for the redis backend.")
+    default_ttl_ms: int = Field(600000, gt=0, description="Lease lifetime when none is given.")
+
+
+class TelemetrySettings(_Model):
+    """Telemetry batching (DESIGN §9)."""
+
+    batch_size: int = Field(100, ge=1, description="Records that trigger a flush.")
+    batch_interval_ms: int = Field(5000, ge=1, description="Flush this long after the first waiting record.")
+    max_queue: int = Field(2048, ge=1, description="Records kept at most; the oldest are dropped beyond.")
+    file: str | None = Field(None, description="JSONL file; default: the workspace's state directory.")
+
+
+class RestartOverride(_Model):
+    """Per-server override of ``mcpMarshal.restart``; unset fields inherit."""
+
+    max_restarts: int | None = Field(None, ge=0)
+    initial_delay_ms: int | None = Field(None, ge=0)
+    max_delay_ms: int | None = Field(None, ge=0)
+    reset_after_ms: int | None = Field(None, ge=0)
+
+
+class HealthOverride(_Model):
+    """Per-server override of ``mcpMarshal.health``; unset fields inherit."""
+
+    start_timeout_ms: int | None = Field(None, gt=0)
+    ping_interval_ms: int | None = Field(None, ge=0)
+    ping_timeout_ms: int | None = Field(None, gt=0)
+    failure_threshold: int | None = Field(None, ge=1)
+
+
+# --- servers as written ------------------------------------------------------------------------
+
+
+class _ServerBase(_Model):
+    depends_on: list[str] = Field(default_factory=list, description="Servers that must be ready first.")
+    tier: int | None = Field(None, ge=0, description="Starts after every server of a lower tier is ready.")
+    auto_start: bool = Field(True, description="Start with the workspace (else only on demand).")
+    restart: RestartOverride | None = None
+    health: HealthOverride | None = None
+    # Fields VS Code's own MCP entries may carry; accepted so entries can be copied, then ignored.
+    dev: Any = None
+    gallery: Any = None
+    version: Any = None
+    sandbox_enabled: Any = None
+
+
+class StdioServerSettings(_ServerBase):
+    """A server we spawn and speak to over its stdin/stdout."""
+
+    type: Literal["stdio"] = "stdio"
+    command: str = Field(min_length=1, description="Executable, resolved on PATH.")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str | int | float | None] = Field(default_factory=dict, description="null unsets.")
+    env_file: str | None = None
+    cwd: str | None = None
+
+
+class HttpServerSettings(_ServerBase):
+    """A server someone else runs; we only check it with an MCP handshake over HTTP."""
+
+    type: Literal["http", "sse"]
+    url: str = Field(pattern=r"^https?://", description="Streamable HTTP (or SSE) endpoint.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    oauth: Any = None
+
+
+def server_kind(value: Any) -> str | None:
+    """Discriminator: VS Code infers ``stdio`` when ``command`` is set and ``http`` otherwise."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True)
+    if not isinstance(value, dict):
+        return None
+    kind = value.get("type")
+    if kind is None:
+        return "stdio" if "command" in value or "url" not in value else "http"
+    if kind in ("http", "sse"):
+        return "http"
+    return kind if isinstance(kind, str) else None
+
+
+ServerSettings = Annotated[
+    Annotated[StdioServerSettings, Tag("stdio")] | Annotated[HttpServerSettings, Tag("http")],
+    Discriminator(server_kind),
+]
+
+
+class InputSettings(_Model):
+    """A value asked of the user at start (VS Code's ``inputs``); always treated as secret."""
+
+    id: str = Field(min_length=1)
+    type: Literal["promptString", "pickString", "command"] = "promptString"
+    description: str = ""
+    password: bool = False
+    default: str | None = None
+    options: list[str] | None = None
+    command: str | None = None
+    args: Any = None
+
+
+class MarshalSettings(_Model):
+    """Every ``mcpMarshal.<key>`` of the workspace ``settings`` object, keyed without the prefix."""
+
+    servers: dict[str, ServerSettings] = Field(default_factory=dict)
+    inputs: list[InputSettings] = Field(default_factory=list)
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    health: HealthPolicy = Field(default_factory=HealthPolicy)
+    stop: StopPolicy = Field(default_factory=StopPolicy)
+    locks: LocksSettings = Field(default_factory=LocksSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+
+# --- resolved form -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server, resolved and ready to run. Treat the mappings as read-only.
+
+    ``env``/``headers``/``args`` may still hold ``${input:ID}`` placeholders (listed in
+    ``inputs``); the supervisor resolves those just before start. ``env`` values of ``None``
+    unset an inherited variable.
+    """
+
+    name: str
+    type: Literal["stdio", "http", "sse"]
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str | None] = field(default_factory=dict)
+    env_file: Path | None = None
+    cwd: Path | None = None
+    url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+    tier: int | None = None
+    auto_start: bool = True
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+    stop: StopPolicy = field(default_factory=StopPolicy)
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def spawned(self) -> bool:
+        return self.type == "stdio"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated workspace configuration. ``deps`` holds every server's effective
+    dependencies: its ``dependsOn`` plus, for a tiered server, every server of a lower tier."""
+
+    file: Path
+    folders: tuple[Folder, ...]
+    servers: Mapping[str, ServerSpec]
+    deps: Mapping[str, frozenset[str]]
+    inputs: Mapping[str, InputSettings] = field(default_factory=dict)
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+    stop: StopPolicy = field(default_factory=StopPolicy)
+    locks: LocksSettings = field(default_factory=LocksSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)

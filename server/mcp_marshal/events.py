@@ -1,0 +1,223 @@
+"""The one event vocabulary (DESIGN §6) and the in-process bus that carries it.
+
+Every event is a frozen dataclass with a wall-clock timestamp ``ts``. Events never carry secret
+values: producers put names, states, codes and already-redacted text in them, nothing else.
+Both shells (LSP, CLI) and the telemetry pipeline are readers of the same events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from mcp_marshal.config.problems import Problem
+from mcp_marshal.config.reload_plan import ReloadPlan
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every event; ``ts`` is seconds since the epoch."""
+
+    ts: float = field(default_factory=_now, kw_only=True)
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``{"event": kind, "ts": ..., <fields>}``."""
+        out: dict[str, Any] = {"event": self.kind}
+        out.update(dataclasses.asdict(self))
+        return out
+
+
+# --- servers -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStateChanged(Event):
+    name: str
+    state: str
+    previous: str
+    pid: int | None = None
+    restarts: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReady(Event):
+    name: str
+    handshake_ms: float
+    protocol_version: str
+    server_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerExited(Event):
+    name: str
+    code: int | None
+    signal: int | None
+    expected: bool
+    stderr_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RestartScheduled(Event):
+    name: str
+    attempt: int
+    delay_ms: int
+    max_restarts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFailed(Event):
+    name: str
+    reason: str
+    stderr_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheckFailed(Event):
+    name: str
+    consecutive: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLog(Event):
+    """A line a server wrote to stderr, or non-protocol noise on its stdout (``stream``)."""
+
+    name: str
+    stream: str
+    line: str
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigReloaded(Event):
+    plan: ReloadPlan
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRejected(Event):
+    problems: tuple[Problem, ...]
+
+
+# --- leases ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseEvent(Event):
+    task: str
+    owner: str
+    token: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseAcquired(LeaseEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRenewed(LeaseEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseReleased(LeaseEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseExpired(LeaseEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseDenied(LeaseEvent):
+    pass
+
+
+# --- telemetry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryDropped(Event):
+    count: int
+    reason: str
+
+
+E = TypeVar("E", bound=Event)
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out to listeners, plus awaitable helpers for async readers.
+
+    ``publish`` never raises: a listener that fails is logged and the others still run, so a
+    broken reader can never take the supervisor down.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add a listener; returns a function that removes it."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed on %s", event.kind)
+
+    @contextmanager
+    def queue(self, maxsize: int = 0) -> Iterator[asyncio.Queue[Event]]:
+        """Collect events into an asyncio queue for the duration of the block.
+
+        Open it *before* triggering the action whose events you want, so none is missed. When
+        the queue is bounded and full, the newest events are dropped for this reader only.
+        """
+        q: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+
+        def put(event: Event) -> None:
+            try:
+                q.put_nowait(event)
+            except asyncio.QueueFull:
+                pass
+
+        unsubscribe = self.subscribe(put)
+        try:
+            yield q
+        finally:
+            unsubscribe()
+
+
+async def wait_for(q: asyncio.Queue[Event], predicate: Callable[[Event], bool], timeout: float) -> Event:
+    """Await the first queued event matching ``predicate``; raise ``TimeoutError`` after ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await q.get()
+            if predicate(event):
+                return event
