@@ -1,0 +1,536 @@
+"""No orphans: every process group the supervisor starts dies with it, even after ``kill -9``.
+
+Three layers, each covering what the one before cannot (DESIGN §4):
+
+1. ``PR_SET_PDEATHSIG(SIGKILL)`` (Linux) kills each direct child the instant the spawning thread
+   dies, with no help from user space.
+2. A watchdog process (:mod:`.watchdog`), in a session of its own, holds the read end of a pipe
+   only the supervisor can write to. EOF without ``bye`` means the supervisor died: it SIGKILLs
+   every registered process group, which takes grandchildren (``npx`` → ``node``) with it.
+3. A ledger file per supervisor (``{owner, groups: {pgid: leader start time}}``). If the
+   watchdog was killed too, the next :meth:`Lifeline.start` on the machine reaps the groups of
+   dead owners, guarded against pid reuse by the recorded start times.
+
+Grandchildren that leave their group (``setsid``) are out of reach of all three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp_marshal.state import state_root
+from mcp_marshal.supervise.watchdog import PROC, boot_id, proc_groups, proc_stat
+
+log = logging.getLogger(__name__)
+
+WATCHDOG_SCRIPT = Path(__file__).with_name("watchdog.py")
+LEDGER_VERSION = 1
+PR_SET_PDEATHSIG = 1
+# Generous: the watchdog starts in ~15 ms, but tests share two cores with other engineers.
+READY_TIMEOUT_S = 10.0
+REAP_WAIT_S = 5.0
+# A watchdog dying this soon after its start, this many times in a row, is not restarted again.
+QUICK_DEATH_S = 1.0
+MAX_QUICK_DEATHS = 3
+
+StartTime = int | float
+"""Ticks since boot from /proc (Linux) or psutil's epoch seconds elsewhere; compare, don't mix."""
+
+Snapshot = dict[int, list[tuple[int, StartTime, bool]]]
+"""Processes by pgid: ``{pgid: [(pid, start, is_zombie), ...]}``."""
+
+
+# ---- process facts: /proc first, psutil if installed, else "unknown" ---------------------------
+
+
+def _psutil() -> Any:
+    try:
+        import psutil  # a dev dependency only: used where /proc is missing (macOS)
+    except ImportError:
+        return None
+    return psutil
+
+
+def process_start_time(pid: int) -> StartTime | None:
+    """When ``pid`` started (zombies included), or None if it does not exist or cannot be known."""
+    if PROC.is_dir():
+        stat = proc_stat(pid)
+        return stat[2] if stat else None
+    psutil = _psutil()
+    if psutil is None:
+        return None
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def _same_start(a: StartTime, b: StartTime) -> bool:
+    return abs(a - b) < 1e-3  # exact for ticks; absorbs float noise from psutil
+
+
+def _is_live(pid: int, start: StartTime | None) -> bool:
+    """Whether ``pid`` is running (not a zombie) and, if ``start`` is known, is that same process."""
+    if PROC.is_dir():
+        stat = proc_stat(pid)
+        if stat is None or stat[0] in (b"Z", b"X"):
+            return False
+        return start is None or _same_start(stat[2], start)
+    now = process_start_time(pid)
+    if now is not None:
+        return start is None or _same_start(now, start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True  # exists, identity unknowable: assume it is the owner (never kill a live owner's groups)
+
+
+def _snapshot() -> Snapshot | None:
+    """All processes by pgid, or None where neither /proc nor psutil can list them."""
+    if PROC.is_dir():
+        return dict(proc_groups())
+    psutil = _psutil()
+    if psutil is None:
+        return None
+    groups: Snapshot = {}
+    for proc in psutil.process_iter(["pid", "create_time", "status"]):
+        try:
+            pgid = os.getpgid(proc.info["pid"])
+        except OSError:
+            continue
+        zombie = proc.info["status"] == psutil.STATUS_ZOMBIE
+        groups.setdefault(pgid, []).append((proc.info["pid"], proc.info["create_time"], zombie))
+    return groups
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc ``prctl``, resolved once in the parent so the post-fork hook does no loading."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _pdeathsig_hook(prctl: Callable[..., int], parent: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child die with its parent; tiny, since it runs after fork."""
+    sigkill = int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: no signal will ever come
+            os._exit(127)
+
+    return preexec
+
+
+# ---- reaping the leftovers of dead supervisors -------------------------------------------------
+
+
+@dataclass
+class ReapReport:
+    """What :func:`reap_stale` did; pgids are the numbers recorded in the stale ledgers."""
+
+    ledgers_removed: int = 0
+    killed: list[int] = field(default_factory=list)
+    foreign: list[int] = field(default_factory=list)
+    """Recorded pgids now used by an unrelated process (pid reuse): left alone."""
+    unverifiable: list[int] = field(default_factory=list)
+    """No start time to check identity against (no /proc, no psutil): left alone."""
+    survivors: list[int] = field(default_factory=list)
+    """Killed but still alive after the wait; their ledger is kept so a later start retries."""
+
+
+def _verdict(pgid: int, start: StartTime | None, snapshot: Snapshot | None) -> str:
+    """``kill``, ``gone``, ``foreign`` or ``unverifiable`` for one recorded group."""
+    if snapshot is None:
+        return "unverifiable"
+    members = snapshot.get(pgid, [])
+    if not any(not zombie for _, _, zombie in members):
+        return "gone"
+    if start is None:
+        return "unverifiable"
+    for pid, member_start, _ in members:
+        if pid == pgid and not _same_start(member_start, start):
+            return "foreign"  # the leader's pid now names another process
+        if member_start < start - 1e-3:
+            return "foreign"  # older than our leader: cannot be a descendant of it
+    return "kill"
+
+
+def _read_ledger(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None  # another starting supervisor reaped it first
+    except (OSError, ValueError) as exc:
+        log.warning("lifeline: unreadable ledger %s removed: %s", path, exc)
+        path.unlink(missing_ok=True)
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def reap_stale(ledger_dir: Path, *, own: Path | None = None, wait_s: float = REAP_WAIT_S) -> ReapReport:
+    """Kill the process groups recorded by supervisors that are dead, then delete their ledgers.
+
+    A ledger whose owner is alive is never touched. A group is killed only if every process in it
+    started no earlier than the recorded leader and the leader's pid, if alive, is the recorded
+    process; ledgers from an earlier boot are deleted without killing anything. Blocks until the
+    killed groups are gone or ``wait_s`` passes.
+    """
+    report = ReapReport()
+    if not ledger_dir.is_dir():
+        return report
+    this_boot = boot_id()
+    snapshot: Snapshot | None = None
+    pending: dict[Path, list[int]] = {}
+    for path in sorted(ledger_dir.glob("*.json")):
+        if path == own or (doc := _read_ledger(path)) is None:
+            continue
+        ledger_boot = doc.get("boot_id")
+        if not (ledger_boot and this_boot and ledger_boot != this_boot):
+            if _is_live(int(doc.get("owner_pid", 0)), doc.get("owner_start_time")):
+                continue
+            if snapshot is None:
+                snapshot = _snapshot()
+            to_kill = []
+            for key, start in dict(doc.get("groups", {})).items():
+                pgid = int(key)
+                verdict = _verdict(pgid, start, snapshot)
+                if verdict == "kill":
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(pgid, signal.SIGKILL)
+                    to_kill.append(pgid)
+                elif verdict == "foreign":
+                    report.foreign.append(pgid)
+                elif verdict == "unverifiable":
+                    report.unverifiable.append(pgid)
+            report.killed += to_kill
+            pending[path] = to_kill
+            continue
+        pending[path] = []  # an earlier boot: every process it recorded is long gone
+    alive = _wait_groups_gone(report.killed, wait_s)
+    report.survivors = sorted(alive)
+    for path, pgids in pending.items():
+        if not alive.intersection(pgids):
+            path.unlink(missing_ok=True)
+            report.ledgers_removed += 1
+    if report.killed or report.foreign or report.survivors:
+        log.info("lifeline: reaped stale groups: %s", report)
+    return report
+
+
+def _wait_groups_gone(pgids: list[int], wait_s: float) -> set[int]:
+    """Poll until no non-zombie process is left in ``pgids``; return those still alive at the deadline."""
+    deadline = time.monotonic() + wait_s
+    remaining = set(pgids)
+    while remaining:
+        snapshot = _snapshot()
+        if snapshot is None:
+            return set()
+        remaining = {p for p in remaining if any(not z for _, _, z in snapshot.get(p, []))}
+        if not remaining or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    return remaining
+
+
+# ---- the supervisor's side ---------------------------------------------------------------------
+
+
+class Lifeline:
+    """Ties the life of every registered process group to this process.
+
+    Call :meth:`start` once, spawn each child with :meth:`spawn_kwargs` from the thread that owns
+    the event loop (PDEATHSIG fires when the *spawning thread* exits), :meth:`register` its pid
+    right after the spawn and :meth:`unregister` it once its group is fully gone. :meth:`close`
+    ends the watchdog without killing anything: stopping children is the orchestrator's job.
+    """
+
+    def __init__(
+        self, ledger_dir: Path | None = None, *, watchdog: bool = True, pdeathsig: bool = True
+    ) -> None:
+        self.ledger_dir = ledger_dir if ledger_dir is not None else state_root() / "lifeline"
+        self._use_watchdog = watchdog
+        self._use_pdeathsig = pdeathsig
+        self._owner_start = process_start_time(os.getpid())
+        self._boot_id = boot_id()
+        start_tag = "x" if self._owner_start is None else str(self._owner_start).replace(".", "_")
+        self.ledger_path = self.ledger_dir / f"{os.getpid()}-{start_tag}.json"
+        self._groups: dict[int, StartTime | None] = {}
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._wfd: int | None = None
+        self._rfd: int | None = None
+        self._pending = bytearray()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._spawned_at = 0.0
+        self._quick_deaths = 0
+        self._started = False
+        self._closing = False
+
+    # -- public API
+
+    @property
+    def groups(self) -> Mapping[int, StartTime | None]:
+        """Registered pgids and their leaders' start times."""
+        return dict(self._groups)
+
+    @property
+    def watchdog_pid(self) -> int | None:
+        """The current watchdog's pid (None if disabled or closed)."""
+        return self._watchdog.pid if self._watchdog is not None else None
+
+    async def start(self) -> ReapReport:
+        """Reap what dead supervisors left behind, then start the watchdog and wait until it listens."""
+        report = await asyncio.to_thread(self._prepare)
+        self._loop = asyncio.get_running_loop()
+        if self._use_watchdog:
+            self._spawn_watchdog()
+            assert self._ready is not None
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT_S)
+            except TimeoutError:
+                self._abort_start()
+                raise RuntimeError("lifeline watchdog did not start") from None
+        return report
+
+    def start_sync(self) -> ReapReport:
+        """:meth:`start` for callers without an event loop (watchdog deaths are noticed on write)."""
+        report = self._prepare()
+        if self._use_watchdog:
+            self._spawn_watchdog()
+            assert self._rfd is not None
+            readable, _, _ = select.select([self._rfd], [], [], READY_TIMEOUT_S)
+            if not readable or os.read(self._rfd, 64) != b"ready\n":
+                self._abort_start()
+                raise RuntimeError("lifeline watchdog did not start")
+        return report
+
+    def spawn_kwargs(self) -> dict[str, Any]:
+        """Extra kwargs for ``create_subprocess_exec``/``Popen``: own session, and PDEATHSIG on Linux."""
+        kwargs: dict[str, Any] = {"start_new_session": True}
+        prctl = _prctl() if self._use_pdeathsig else None
+        if prctl is not None:
+            kwargs["preexec_fn"] = _pdeathsig_hook(prctl, os.getpid())
+        return kwargs
+
+    def register(self, pid: int) -> None:
+        """Guard the group of ``pid``, a child just spawned in its own session (pgid == pid)."""
+        if not self._started:
+            raise RuntimeError("Lifeline.register() before start()")
+        start = process_start_time(pid)
+        if start is None:  # already exited and reaped: its group may live on, bound it by its members
+            start = self._earliest_member_start(pid)
+        self._groups[pid] = start
+        self._send(f"+{pid} {'-' if start is None else start}\n")
+        self._write_ledger()
+
+    def unregister(self, pid: int) -> None:
+        """Forget ``pid``'s group; call only once the group is gone (reaped and group-killed)."""
+        self._groups.pop(pid, None)
+        self._send(f"-{pid}\n")
+        self._write_ledger()
+
+    async def close(self) -> None:
+        """Orderly end: the watchdog exits without killing, the ledger is removed."""
+        proc = self._begin_close()
+        if proc is not None:
+            await asyncio.to_thread(self._reap_watchdog, proc)
+        self._finish_close()
+
+    def close_sync(self) -> None:
+        """:meth:`close` without an event loop."""
+        proc = self._begin_close()
+        if proc is not None:
+            self._reap_watchdog(proc)
+        self._finish_close()
+
+    async def __aenter__(self) -> Lifeline:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- start
+
+    def _prepare(self) -> ReapReport:
+        if self._started:
+            raise RuntimeError("Lifeline.start() called twice")
+        self.ledger_dir.mkdir(parents=True, exist_ok=True)
+        report = reap_stale(self.ledger_dir, own=self.ledger_path)
+        self._started = True
+        self._write_ledger()
+        return report
+
+    def _spawn_watchdog(self) -> None:
+        cmd_r, cmd_w = os.pipe()  # os.pipe() fds are close-on-exec: children never inherit cmd_w
+        out_r, out_w = os.pipe()
+        try:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(WATCHDOG_SCRIPT), "--owner", str(os.getpid()),
+                 "--ledger", str(self.ledger_path)],
+                stdin=cmd_r, stdout=out_w, close_fds=True, start_new_session=True,
+            )  # fmt: skip
+        except BaseException:
+            for fd in (cmd_r, cmd_w, out_r, out_w):
+                os.close(fd)
+            raise
+        os.close(cmd_r)
+        os.close(out_w)
+        os.set_blocking(cmd_w, False)  # register() must never block on a stalled watchdog
+        self._wfd, self._rfd = cmd_w, out_r
+        self._pending.clear()
+        self._spawned_at = time.monotonic()
+        if self._loop is not None:
+            self._ready = self._loop.create_future()
+            self._loop.add_reader(out_r, self._on_watchdog_output)
+
+    def _abort_start(self) -> None:
+        proc = self._watchdog
+        self._drop_watchdog()
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+    # -- watchdog link
+
+    def _on_watchdog_output(self) -> None:
+        assert self._rfd is not None
+        try:
+            data = os.read(self._rfd, 64)
+        except OSError:
+            data = b""
+        if data:
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+            return
+        self._watchdog_died()
+
+    def _watchdog_died(self) -> None:
+        """Start a new watchdog and replay the groups, unless it keeps dying at once."""
+        proc = self._watchdog
+        quick = time.monotonic() - self._spawned_at < QUICK_DEATH_S
+        self._drop_watchdog()
+        if proc is not None:
+            proc.wait()
+        if self._closing:
+            return
+        rc = proc and proc.returncode
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(RuntimeError(f"lifeline watchdog exited at start (rc {rc})"))
+            return
+        self._quick_deaths = self._quick_deaths + 1 if quick else 0
+        if self._quick_deaths > MAX_QUICK_DEATHS:
+            log.error("lifeline: the watchdog keeps dying (rc %s); going on without it", rc)
+            return
+        log.warning("lifeline: watchdog exited (rc %s); restarting it", rc)
+        self._spawn_watchdog()
+        for pgid, start in self._groups.items():
+            self._send(f"+{pgid} {'-' if start is None else start}\n")
+
+    def _drop_watchdog(self) -> None:
+        if self._rfd is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._rfd)
+            os.close(self._rfd)
+        if self._wfd is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_writer(self._wfd)
+            os.close(self._wfd)
+        self._rfd = self._wfd = None
+        self._watchdog = None
+
+    def _send(self, line: str) -> None:
+        if self._wfd is None:
+            return
+        self._pending += line.encode()
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what is pending without blocking; the loop finishes the job if the pipe is full."""
+        if self._wfd is None or not self._pending:
+            return
+        try:
+            written = os.write(self._wfd, self._pending)
+        except BlockingIOError:
+            written = 0
+        except BrokenPipeError:
+            self._watchdog_died()
+            return
+        del self._pending[:written]
+        if self._loop is not None and not self._loop.is_closed():
+            if self._pending:
+                self._loop.add_writer(self._wfd, self._flush)
+            else:
+                self._loop.remove_writer(self._wfd)
+
+    # -- close
+
+    def _begin_close(self) -> subprocess.Popen[bytes] | None:
+        self._closing = True
+        proc = self._watchdog
+        if self._wfd is not None:
+            with contextlib.suppress(OSError):
+                os.set_blocking(self._wfd, True)
+                os.write(self._wfd, bytes(self._pending) + b"bye\n")
+        self._drop_watchdog()
+        return proc
+
+    @staticmethod
+    def _reap_watchdog(proc: subprocess.Popen[bytes]) -> None:
+        try:
+            proc.wait(READY_TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # a wedged watchdog must not outlive us either
+            proc.kill()
+            proc.wait()
+
+    def _finish_close(self) -> None:
+        self.ledger_path.unlink(missing_ok=True)
+        self._started = False
+
+    # -- ledger
+
+    def _write_ledger(self) -> None:
+        """Rewrite our ledger atomically; no fsync: a crash of ours leaves the page cache intact."""
+        doc = {
+            "version": LEDGER_VERSION,
+            "owner_pid": os.getpid(),
+            "owner_start_time": self._owner_start,
+            "boot_id": self._boot_id,
+            "groups": {str(pgid): start for pgid, start in self._groups.items()},
+        }
+        tmp = self.ledger_path.with_name(f".{self.ledger_path.name}.tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, self.ledger_path)
+
+    @staticmethod
+    def _earliest_member_start(pgid: int) -> StartTime | None:
+        snapshot = _snapshot()
+        starts = [start for _, start, _ in (snapshot or {}).get(pgid, [])]
+        return min(starts) if starts else None
