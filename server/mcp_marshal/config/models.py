@@ -115,8 +115,9 @@ class StdioServerSettings(_ServerBase):
 class HttpServerSettings(_ServerBase):
     """A server someone else runs; we only check it with an MCP handshake over HTTP."""
 
-    type: Literal["http", "sse"]
-    url: str = Field(pattern=r"^https?://", description="Streamable HTTP (or SSE) endpoint.")
+    type: Literal["http", "sse"] = "http"  # inferred when ``url`` is set without ``command``
+    # A variable may supply the scheme; the resolved URL is checked again after substitution.
+    url: str = Field(pattern=r"^(https?://|\$\{)", description="Streamable HTTP (or SSE) endpoint.")
     headers: dict[str, str] = Field(default_factory=dict)
     oauth: Any = None
 
@@ -188,11 +189,11 @@ class ServerSpec:
     type: Literal["stdio", "http", "sse"]
     command: str | None = None
     args: tuple[str, ...] = ()
-    env: Mapping[str, str | None] = field(default_factory=dict)
+    env: Mapping[str, str | None] = field(default_factory=dict, repr=False)  # values may be secrets
     env_file: Path | None = None
     cwd: Path | None = None
     url: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # values may be secrets
     depends_on: tuple[str, ...] = ()
     tier: int | None = None
     auto_start: bool = True

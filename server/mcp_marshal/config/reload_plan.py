@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcp_marshal.config.models import Config, ServerSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +39,36 @@ class ReloadPlan:
         if self.update:
             parts.append(f"{len(self.update)} updated")
         return ", ".join(parts) or "no changes"
+
+
+# Fields whose change means a new process (or a new connection); the rest apply in place.
+_PROCESS_FIELDS = ("type", "command", "args", "env", "env_file", "cwd", "url", "headers", "inputs")
+
+
+def plan_reload(old: Config, new: Config) -> ReloadPlan:
+    """What to do to go from ``old`` to ``new``; pure.
+
+    Added servers start, removed ones stop. A change to how a server is launched or reached
+    restarts it and every server of both configs that waits for it (transitively, in
+    ``new.deps``). Changes only to policies, ``autoStart``, ``dependsOn`` or ``tier`` are
+    updates: the order matters at the next start, the running process stays.
+    """
+    from mcp_marshal.config.dag import dependents  # events imports this module; keep it light
+
+    added = new.servers.keys() - old.servers.keys()
+    removed = old.servers.keys() - new.servers.keys()
+    kept = old.servers.keys() & new.servers.keys()
+    changed = {n for n in kept if _launch(old.servers[n]) != _launch(new.servers[n])}
+    restart = (changed | dependents(new.deps, changed)) & kept
+    update = {n for n in kept - restart if old.servers[n] != new.servers[n]}
+    return ReloadPlan(
+        start=tuple(sorted(added)),
+        stop=tuple(sorted(removed)),
+        restart=tuple(sorted(restart)),
+        update=tuple(sorted(update)),
+        unchanged=tuple(sorted(kept - restart - update)),
+    )
+
+
+def _launch(spec: ServerSpec) -> tuple[object, ...]:
+    return tuple(getattr(spec, f) for f in _PROCESS_FIELDS)

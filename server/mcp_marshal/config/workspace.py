@@ -1,0 +1,486 @@
+"""A ``.code-workspace`` file → a validated, resolved ``Config``, or the problems that stop it.
+
+Everything a user can get wrong is a ``Problem`` with its exact place in the file, in the
+user's terms; nothing here raises on bad input. Reading the file is the only I/O: pass
+``text`` (an editor's unsaved buffer) and the rest is a pure function of its arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mcp_marshal.config import dag
+from mcp_marshal.config.jsonc import JsoncDocument, Span, parse_jsonc
+from mcp_marshal.config.models import (
+    Config,
+    Folder,
+    HttpServerSettings,
+    MarshalSettings,
+    ServerSettings,
+    ServerSpec,
+    StdioServerSettings,
+)
+from mcp_marshal.config.problems import Problem
+from mcp_marshal.config.variables import VariableContext, substitute
+
+PREFIX = "mcpMarshal."
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """``config`` is ``None`` exactly when some problem has severity ``error``; warnings and
+    information never block a configuration."""
+
+    config: Config | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+
+class WorkspaceNotFound(ValueError):
+    """No single ``*.code-workspace`` file where one was expected."""
+
+
+def find_workspace_file(directory: Path) -> Path:
+    """The one ``*.code-workspace`` file directly in ``directory``."""
+    found = sorted(directory.glob("*.code-workspace"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise WorkspaceNotFound(f"no *.code-workspace file in {directory}")
+    names = ", ".join(p.name for p in found)
+    raise WorkspaceNotFound(f"several *.code-workspace files in {directory} ({names}); name one")
+
+
+def load_workspace(
+    path: Path,
+    *,
+    text: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> LoadResult:
+    """Parse, validate and resolve the workspace file at ``path`` (or ``text``, its content).
+
+    ``environ`` and ``home`` feed ``${env:…}`` and ``${userHome}``/``~``; they default to this
+    process's. Relative paths in the file are relative to the file's directory.
+    """
+    file = Path(os.path.abspath(path))
+    if text is None:
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            return LoadResult(None, (_problem_at_start(file, f"cannot read the workspace file: {reason}"),))
+    loader = _Loader(
+        file,
+        parse_jsonc(text),
+        os.environ if environ is None else environ,
+        str(home if home is not None else Path.home()),
+    )
+    config = loader.load()
+    problems = tuple(sorted(loader.problems, key=lambda p: (p.line, p.character)))
+    if any(p.severity == "error" for p in problems):
+        config = None
+    return LoadResult(config, problems)
+
+
+def _problem_at_start(file: Path, message: str, code: str = "unreadable") -> Problem:
+    return Problem(str(file), 0, 0, 0, 0, message, column=1, code=code)
+
+
+# The top level of a workspace file; only what we read is checked, the rest is VS Code's.
+class _FolderEntry(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    path: str | None = None
+    uri: str | None = None
+    name: str | None = None
+
+
+class _WorkspaceFile(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    folders: list[_FolderEntry] = []
+    settings: dict[str, Any] = {}
+
+
+class _Loader:
+    def __init__(self, file: Path, doc: JsoncDocument, environ: Mapping[str, str], home: str) -> None:
+        self.file, self.doc, self.environ, self.home = file, doc, environ, home
+        self.base = file.parent
+        self.problems: list[Problem] = []
+        # Settings key (no prefix) → where it is written in the file.
+        self.where: dict[str, Path_] = {}
+
+    # --- problems ------------------------------------------------------------------------------
+
+    def add(self, span: Span, message: str, code: str, severity: str = "error") -> None:
+        self.problems.append(
+            Problem(
+                str(self.file),
+                span.line,
+                span.character,
+                span.end_line,
+                span.end_character,
+                message,
+                column=span.column,
+                code=code,
+                severity=severity,
+            )
+        )
+
+    def add_at(
+        self, path: Path_, message: str, code: str, *, key: bool = False, severity: str = "error"
+    ) -> None:
+        """A problem at the value (or, with ``key``, the key) written at ``path``, or at the
+        deepest part of ``path`` that exists."""
+        value, key_node, _ = self.doc.find(path)
+        node = key_node if key and key_node is not None else value
+        self.add(self.doc.span(node) if node is not None else self.doc.root_span(), message, code, severity)
+
+    # --- the steps -----------------------------------------------------------------------------
+
+    def load(self) -> Config | None:
+        doc = self.doc
+        for error in doc.errors:
+            self.add(error.span, error.message, "syntax")
+        for span, key in doc.duplicates:
+            self.add(span, f'duplicate key "{key}"; the last one is used', "duplicate-key", "warning")
+        if doc.errors:
+            return None
+        if doc.empty:
+            self.problems.append(_problem_at_start(self.file, "the workspace file is empty", "empty"))
+            return None
+        if not isinstance(doc.value, dict):
+            self.add(doc.root_span(), "a workspace file must be a JSON object", "invalid")
+            return None
+        try:
+            top = _WorkspaceFile.model_validate(doc.value)
+        except ValidationError as exc:
+            self.report(exc, in_settings=False)
+            return None
+        folders = self.folders(top.folders)
+        settings = self.marshal_settings(top.settings)
+        if settings is None or folders is None:
+            return None
+        return self.resolve(settings, folders)
+
+    def folders(self, entries: Sequence[_FolderEntry]) -> tuple[Folder, ...] | None:
+        out: list[Folder] = []
+        for i, entry in enumerate(entries):
+            if entry.path is not None:
+                path = Path(os.path.normpath(self.base / entry.path))
+            elif entry.uri is not None and urlparse(entry.uri).scheme == "file":
+                path = Path(unquote(urlparse(entry.uri).path))
+            elif entry.uri is not None:
+                self.add_at(
+                    ("folders", i, "uri"),
+                    "remote folders are not supported; ignored",
+                    "folder",
+                    severity="warning",
+                )
+                continue
+            else:
+                self.add_at(("folders", i), 'a folder needs a "path"', "folder")
+                return None
+            out.append(Folder(entry.name or path.name, path))
+        # VS Code opens a workspace without folders too; its own directory stands in.
+        return tuple(out) or (Folder(self.base.name, self.base),)
+
+    def marshal_settings(self, settings: Mapping[str, Any]) -> MarshalSettings | None:
+        raw: dict[str, Any] = {}
+        for key, value in settings.items():
+            if key.startswith(PREFIX):
+                raw[key[len(PREFIX) :]] = value
+                self.where[key[len(PREFIX) :]] = ("settings", key)
+        nested = settings.get(PREFIX[:-1])
+        if isinstance(nested, dict):  # VS Code also accepts "mcpMarshal": {"servers": …}
+            for key, value in nested.items():
+                if key in raw:
+                    where = ("settings", PREFIX[:-1], key)
+                    self.add_at(
+                        where,
+                        f'"{PREFIX}{key}" is set twice; this one is ignored',
+                        "duplicate-key",
+                        key=True,
+                        severity="warning",
+                    )
+                    continue
+                raw[key] = value
+                self.where[key] = ("settings", PREFIX[:-1], key)
+        if "servers" not in raw and isinstance(settings.get("mcp"), dict) and settings["mcp"].get("servers"):
+            self.add_at(
+                ("settings", "mcp"),
+                f'these servers are VS Code\'s own; mcp-marshal supervises "{PREFIX}servers"',
+                "vscode-mcp",
+                key=True,
+                severity="information",
+            )
+        try:
+            return MarshalSettings.model_validate(raw, strict=True)
+        except ValidationError as exc:
+            self.report(exc, in_settings=True)
+            return None
+
+    def resolve(self, settings: MarshalSettings, folders: tuple[Folder, ...]) -> Config:
+        inputs = {}
+        for i, entry in enumerate(settings.inputs):
+            if entry.id in inputs:
+                self.add_at(
+                    (*self.where["inputs"], i, "id"),
+                    f'input "{entry.id}" is declared twice',
+                    "duplicate-input",
+                )
+            inputs[entry.id] = entry
+        ctx = VariableContext(folders, self.home, self.environ, frozenset(inputs))
+        specs = {name: self.server(name, s, settings, ctx) for name, s in settings.servers.items()}
+        deps = self.graph(settings.servers)
+        return Config(
+            file=self.file,
+            folders=folders,
+            servers=MappingProxyType(specs),
+            deps=MappingProxyType(deps),
+            inputs=MappingProxyType(inputs),
+            restart=settings.restart,
+            health=settings.health,
+            stop=settings.stop,
+            locks=settings.locks,
+            telemetry=settings.telemetry,
+        )
+
+    def server(
+        self, name: str, s: ServerSettings, settings: MarshalSettings, ctx: VariableContext
+    ) -> ServerSpec:
+        at = (*self.where["servers"], name)
+        if not name.strip():
+            self.add_at(at, "a server needs a name", "invalid", key=True)
+        used: set[str] = set()
+
+        def sub(value: str, *path: str | int) -> str:
+            done = substitute(value, ctx)
+            used.update(done.inputs)
+            if done.issues:
+                node, _, matched = self.doc.find((*at, *path))
+                for issue in done.issues:
+                    span = (
+                        self.doc.string_span(node, issue.start, issue.end)
+                        if node is not None and matched == len(at) + len(path)
+                        else self.doc.span(node)
+                        if node is not None
+                        else self.doc.root_span()
+                    )
+                    self.add(span, f'server "{name}": {issue.message}', "variable", issue.severity)
+            return done.text
+
+        restart = settings.restart.model_copy(update=_overrides(s.restart))
+        health = settings.health.model_copy(update=_overrides(s.health))
+        common: dict[str, Any] = {
+            "name": name,
+            "depends_on": tuple(dict.fromkeys(s.depends_on)),
+            "tier": s.tier,
+            "auto_start": s.auto_start,
+            "restart": restart,
+            "health": health,
+            "stop": settings.stop,
+        }
+        for i, dep in enumerate(s.depends_on):
+            if dep not in settings.servers:
+                self.add_at(
+                    (*at, "dependsOn", i),
+                    f'server "{name}" depends on unknown server "{dep}"',
+                    "unknown-server",
+                )
+        if isinstance(s, StdioServerSettings):
+            command = self.expand_home(sub(s.command, "command"))
+            if os.sep in command and not os.path.isabs(command):
+                command = os.path.normpath(self.base / command)
+            env: dict[str, str | None] = {
+                key: None if v is None else sub(v, "env", key) if isinstance(v, str) else _number(v)
+                for key, v in s.env.items()
+            }
+            spec = ServerSpec(
+                type="stdio",
+                command=command,
+                args=tuple(sub(a, "args", i) for i, a in enumerate(s.args)),
+                env=MappingProxyType(env),
+                env_file=self.path(sub(s.env_file, "envFile")) if s.env_file is not None else None,
+                cwd=self.path(sub(s.cwd, "cwd")) if s.cwd is not None else ctx.folders[0].path,
+                inputs=(),
+                **common,
+            )
+        else:
+            assert isinstance(s, HttpServerSettings)
+            url = sub(s.url, "url")
+            if not url.lower().startswith(("http://", "https://")) and "${input:" not in url:
+                after = " once its variables are substituted" if "${" in s.url else ""
+                msg = f'server "{name}": "url" must start with http:// or https://{after}'
+                self.add_at((*at, "url"), msg, "invalid")
+            spec = ServerSpec(
+                type=s.type,
+                url=url,
+                headers=MappingProxyType({k: sub(v, "headers", k) for k, v in s.headers.items()}),
+                **common,
+            )
+        return _with_inputs(spec, used)
+
+    def graph(self, servers: Mapping[str, ServerSettings]) -> dict[str, frozenset[str]]:
+        deps = dag.effective_deps(servers)
+        servers_at = self.where.get("servers", ())
+        conflicts = dag.tier_conflicts(servers)
+        for name, dep in conflicts:
+            at = (*servers_at, name, "dependsOn", list(servers[name].depends_on).index(dep))
+            tier, dep_tier = servers[name].tier, servers[dep].tier
+            msg = (
+                f'server "{name}" (tier {tier}) depends on "{dep}" (tier {dep_tier}), which starts after'
+                f' every tier-{tier} server; give "{dep}" a lower tier or drop the dependency'
+            )
+            self.add_at(at, msg, "tier")
+        # Conflicts are cycles through a tier; they are reported once, above.
+        acyclic = {n: ds - {d for c, d in conflicts if c == n} for n, ds in deps.items()}
+        for cycle in dag.find_cycles(acyclic):
+            path = " → ".join((*cycle, cycle[0]))
+            for i, name in enumerate(cycle):
+                nxt = cycle[(i + 1) % len(cycle)]
+                listed = list(servers[name].depends_on)
+                where = ("dependsOn", listed.index(nxt)) if nxt in listed else ("tier",)
+                self.add_at((*servers_at, name, *where), f"dependency cycle: {path}", "cycle")
+        return deps
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def expand_home(self, value: str) -> str:
+        if value == "~" or value.startswith("~/"):
+            return self.home + value[1:]
+        return value
+
+    def path(self, value: str) -> Path:
+        return Path(os.path.normpath(self.base / self.expand_home(value)))
+
+    def report(self, exc: ValidationError, *, in_settings: bool) -> None:
+        """One problem per place in the file; pydantic reports a union's members separately."""
+        seen: set[tuple[int, int, int, int]] = set()
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            if in_settings and loc:  # a MarshalSettings loc; its first part is the key
+                path: Path_ = (*self.where.get(str(loc[0]), ("settings", f"{PREFIX}{loc[0]}")), *loc[1:])
+            else:
+                path = loc
+            value, key = self.walk(path, err["type"])
+            node = key if err["type"] in ("extra_forbidden", "missing") and key is not None else value
+            span = self.doc.span(node) if node is not None else self.doc.root_span()
+            place = (span.line, span.character, span.end_line, span.end_character)
+            if place in seen:
+                continue
+            seen.add(place)
+            self.add(span, _message(err, loc, in_settings), "invalid")
+
+    def walk(self, loc: Path_, kind: str) -> tuple[Any, Any]:
+        """Follow a pydantic ``loc`` in the file, skipping parts that are not written there
+        (discriminator tags, union member names). ``missing`` ends at the object that lacks
+        the key; ``union_tag_invalid`` goes on to the ``type`` that names the bad tag."""
+        path: list[str | int] = []
+        for i, part in enumerate(loc):
+            if self.doc.find((*path, part))[2] == len(path) + 1:
+                path.append(part)
+            elif i + 1 < len(loc) and self.doc.find((*path, loc[i + 1]))[2] == len(path) + 1:
+                continue
+            else:
+                break
+        if kind == "union_tag_invalid" and self.doc.find((*path, "type"))[2] == len(path) + 1:
+            path.append("type")
+        value, key, _ = self.doc.find(path)
+        return value, key
+
+
+def _overrides(model: BaseModel | None) -> dict[str, Any]:
+    return {} if model is None else model.model_dump(exclude_none=True)
+
+
+def _number(value: float) -> str:
+    """JSON numbers as JavaScript prints them (``1`` not ``1.0``), since VS Code stringifies so."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _with_inputs(spec: ServerSpec, used: set[str]) -> ServerSpec:
+    return replace(spec, inputs=tuple(sorted(used))) if used else spec
+
+
+_SIGNS = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}
+_TYPES = {
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "list_type": "must be an array",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "string_too_short": "must not be empty",
+    "none_required": "must be null",
+}
+
+
+def _message(err: Any, loc: Path_, in_settings: bool) -> str:
+    """A pydantic error in the user's words: which server or setting, which field, what is
+    wrong. Never includes the offending value (it may be a secret)."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    parts = list(loc)
+    subject, tag = "", None
+    if in_settings and parts:
+        if kind == "extra_forbidden" and len(parts) == 1:
+            return f'unknown setting "{PREFIX}{parts[0]}"'
+        head = parts.pop(0)
+        if head == "servers" and parts:
+            subject = f'server "{parts.pop(0)}"'
+            if parts and parts[0] in ("stdio", "http"):
+                tag = parts.pop(0)
+        else:
+            subject = f'"{PREFIX}{head}"'
+    if kind == "extra_forbidden":
+        return f"{subject}: unknown field {_field(parts)}" if subject else f"unknown field {_field(parts)}"
+    if kind == "union_tag_invalid":
+        return f'{subject}: unknown type "{ctx.get("tag")}" (expected "stdio", "http" or "sse")'
+    if kind == "union_tag_not_found":
+        return f'{subject} must be an object with "command" (stdio) or "url" (http, sse)'
+    while parts and parts[-1] in ("str", "int", "float", "none"):  # union member names
+        parts.pop()
+    field = _field(parts)
+    if kind == "missing":
+        need = f'"{parts[-1]}" is required' if parts else "a value is required"
+        what = {"stdio": " for a stdio server", "http": " for an http server"}.get(tag or "", "")
+        return f"{subject}: {need}{what}" if subject else need
+    if field == '"tier"' and kind in ("int_type", "greater_than_equal"):
+        phrase = "must be an integer ≥ 0"
+    elif kind == "string_pattern_mismatch" and parts and parts[-1] == "url":
+        phrase = "must start with http:// or https://"
+    elif kind == "literal_error":
+        phrase = f"must be {ctx.get('expected')}"
+    elif kind in _SIGNS:
+        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[
+            kind
+        ]
+        bound = next(iter(ctx.values()), "")
+        phrase = f"must be {sign} {bound}"
+    else:
+        phrase = _TYPES.get(kind, err["msg"].lower())
+    if subject and field:
+        return f"{subject}: {field} {phrase}"
+    return f"{subject or field} {phrase}".strip()
+
+
+def _field(parts: Sequence[str | int]) -> str:
+    if not parts:
+        return ""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    return f'"{text}"'
