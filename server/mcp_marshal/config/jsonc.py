@@ -232,6 +232,13 @@ def _next_token(node: Node) -> Node | None:
     return sibling
 
 
+def _prev_token(node: Node) -> Node | None:
+    sibling = node.prev_sibling
+    while sibling is not None and sibling.type == "comment":
+        sibling = sibling.prev_sibling
+    return sibling
+
+
 def _is_trailing_comma(node: Node) -> bool:
     """``ERROR(',')`` right before a closer, or a MISSING value tree-sitter put there."""
     after = _next_token(node)
@@ -240,7 +247,7 @@ def _is_trailing_comma(node: Node) -> bool:
     if node.type == "ERROR":
         return [c.type for c in node.children] == [","]
     if node.is_missing:
-        before = node.prev_sibling
+        before = _prev_token(node)
         return before is not None and before.type == ","
     return False
 
@@ -278,7 +285,7 @@ def _benign_ranges(root: Node) -> Iterator[tuple[int, int]]:
         if n.type == "comment" or (n.type == "ERROR" and _is_trailing_comma(n)):
             yield n.start_byte, n.end_byte
         elif n.is_missing and _is_trailing_comma(n):
-            comma = n.prev_sibling
+            comma = _prev_token(n)
             if comma is not None:
                 yield comma.start_byte, comma.end_byte
 
