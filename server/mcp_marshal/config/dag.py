@@ -97,29 +97,26 @@ def startable(deps: Deps, waiting: Iterable[str], ready: Collection[str]) -> lis
 def dependents(deps: Deps, names: Iterable[str]) -> frozenset[str]:
     """Every server that waits, directly or through others, for any of ``names`` (``names``
     themselves excluded unless they depend on each other)."""
-    reverse: dict[str, set[str]] = {}
+    users: dict[str, set[str]] = {}
     for name, ds in deps.items():
         for d in ds:
-            reverse.setdefault(d, set()).add(name)
-    seen: set[str] = set()
-    todo = list(names)
-    while todo:
-        for user in reverse.get(todo.pop(), ()):
-            if user not in seen:
-                seen.add(user)
-                todo.append(user)
-    return frozenset(seen)
+            users.setdefault(d, set()).add(name)
+    return _reach(users, names)
 
 
 def dependencies(deps: Deps, names: Iterable[str]) -> frozenset[str]:
     """Every server that any of ``names`` waits for, directly or through others."""
+    return _reach(deps, names)
+
+
+def _reach(edges: Deps, names: Iterable[str]) -> frozenset[str]:
     seen: set[str] = set()
     todo = list(names)
     while todo:
-        for dep in deps.get(todo.pop(), ()):
-            if dep not in seen:
-                seen.add(dep)
-                todo.append(dep)
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
     return frozenset(seen)
 
 

@@ -138,9 +138,7 @@ class _Loader:
             )
         )
 
-    def add_at(
-        self, path: Path_, message: str, code: str, *, key: bool = False, severity: str = "error"
-    ) -> None:
+    def add_at(self, path: Path_, message: str, code: str, *, key: bool = False, severity: str = "error") -> None:
         """A problem at the value (or, with ``key``, the key) written at ``path``, or at the
         deepest part of ``path`` that exists."""
         value, key_node, _ = self.doc.find(path)
@@ -257,9 +255,7 @@ class _Loader:
             telemetry=settings.telemetry,
         )
 
-    def server(
-        self, name: str, s: ServerSettings, settings: MarshalSettings, ctx: VariableContext
-    ) -> ServerSpec:
+    def server(self, name: str, s: ServerSettings, settings: MarshalSettings, ctx: VariableContext) -> ServerSpec:
         at = (*self.where["servers"], name)
         if not name.strip():
             self.add_at(at, "a server needs a name", "invalid", key=True)
@@ -271,13 +267,10 @@ class _Loader:
             if done.issues:
                 node, _, matched = self.doc.find((*at, *path))
                 for issue in done.issues:
-                    span = (
-                        self.doc.string_span(node, issue.start, issue.end)
-                        if node is not None and matched == len(at) + len(path)
-                        else self.doc.span(node)
-                        if node is not None
-                        else self.doc.root_span()
-                    )
+                    if node is not None and matched == len(at) + len(path):
+                        span = self.doc.string_span(node, issue.start, issue.end)
+                    else:  # not reached: every validated string is in the file
+                        span = self.doc.root_span()
                     self.add(span, f'server "{name}": {issue.message}', "variable", issue.severity)
             return done.text
 
@@ -467,9 +460,7 @@ def _message(err: Any, loc: Path_, in_settings: bool) -> str:
     elif kind == "literal_error":
         phrase = f"must be {ctx.get('expected')}"
     elif kind in _SIGNS:
-        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[
-            kind
-        ]
+        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()), "")
         phrase = f"must be {sign} {bound}"
     else:
