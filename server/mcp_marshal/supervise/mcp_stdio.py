@@ -1,0 +1,277 @@
+"""MCP over a child's stdin/stdout: newline-delimited JSON-RPC with bounded memory.
+
+Hand-rolled rather than the SDK's ``ClientSession`` because a supervisor must own the process
+(its group, its stderr, its stop sequence) and must survive any byte stream a broken server
+writes: lines are read in chunks, oversized lines are discarded without being buffered, and
+non-protocol output is reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp_marshal import __version__
+
+LEGACY_VERSION = "2025-11-25"
+MODERN_VERSION = "2026-07-28"
+MAX_LINE_BYTES = 4 * 1024 * 1024
+CHUNK = 64 * 1024
+NOISE_PREVIEW = 200
+CLIENT_INFO = {"name": "mcp-marshal", "version": __version__}
+_META_VERSION = "io.modelcontextprotocol/protocolVersion"
+_META_CAPS = "io.modelcontextprotocol/clientCapabilities"
+_META_CLIENT = "io.modelcontextprotocol/clientInfo"
+_META_SERVER = "io.modelcontextprotocol/serverInfo"
+
+
+class RpcError(Exception):
+    """The server answered with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+
+
+class ConnectionClosed(Exception):
+    """The server's stdout closed before the answer came."""
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    protocol_version: str
+    server_info: dict[str, Any]
+    capabilities: dict[str, Any]
+    modern: bool
+    ms: float = 0.0
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future[Any]
+    method: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class McpStdio:
+    """A JSON-RPC client on a pair of streams. ``on_noise(text)`` hears non-protocol output."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_noise: Callable[[str], None] = lambda _text: None,
+        max_line: int = MAX_LINE_BYTES,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._on_noise = on_noise
+        self._max_line = max_line
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._closed = False
+        self.modern = False
+        self.noise_lines = 0
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def read_loop(self) -> None:
+        """Dispatch every line until EOF; then fail whatever is still waiting."""
+        buf = bytearray()
+        discarding = False
+        try:
+            while True:
+                chunk = await self._reader.read(CHUNK)
+                if not chunk:
+                    break
+                start = 0
+                while True:
+                    nl = chunk.find(b"\n", start)
+                    if nl < 0:
+                        rest = chunk[start:]
+                        if not discarding:
+                            if len(buf) + len(rest) > self._max_line:
+                                discarding = True
+                                buf.clear()
+                                self._noise(f"<a stdout line longer than {self._max_line // 1024} KiB was discarded>")
+                            else:
+                                buf += rest
+                        break
+                    piece = chunk[start:nl]
+                    if discarding:
+                        discarding = False
+                    elif len(buf) + len(piece) > self._max_line:
+                        buf.clear()
+                        self._noise(f"<a stdout line longer than {self._max_line // 1024} KiB was discarded>")
+                    else:
+                        buf += piece
+                        self._dispatch(bytes(buf))
+                        buf.clear()
+                    start = nl + 1
+        finally:
+            self._closed = True
+            for pending in self._pending.values():
+                if not pending.future.done():
+                    pending.future.set_exception(ConnectionClosed("the server closed its stdout"))
+            self._pending.clear()
+
+    def _noise(self, text: str) -> None:
+        self.noise_lines += 1
+        self._on_noise(text)
+
+    def _dispatch(self, line: bytes) -> None:
+        stripped = line.strip()
+        if not stripped:
+            return
+        try:
+            msg = json.loads(stripped)
+        except ValueError:
+            self._noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
+            return
+        if not isinstance(msg, dict):
+            self._noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
+            return
+        if "method" in msg:
+            if "id" in msg:  # a request from the server (roots, sampling...): we offer none
+                self._send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": msg["id"],
+                        "error": {"code": -32601, "message": f"Method not found: {msg['method']}"},
+                    }
+                )
+            return
+        pending = self._pending.pop(msg.get("id"), None) if isinstance(msg.get("id"), int) else None
+        if pending is None or pending.future.done():
+            return
+        if "error" in msg:
+            err = msg["error"] if isinstance(msg["error"], dict) else {}
+            pending.future.set_exception(RpcError(int(err.get("code", -32603)), str(err.get("message", "error"))))
+        else:
+            pending.future.set_result(msg.get("result"))
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        if self._writer.is_closing():
+            raise ConnectionClosed("the server's stdin is closed")
+        self._writer.write(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+
+    async def request(self, method: str, params: dict[str, Any] | None, timeout: float) -> Any:
+        """Send a request and await its result; ``TimeoutError`` after ``timeout`` seconds."""
+        if self._closed:
+            raise ConnectionClosed("the server closed its stdout")
+        req_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = _Pending(future, method)
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
+        if params is not None:
+            msg["params"] = params
+        try:
+            self._send(msg)
+            await self._writer.drain()
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            self._pending.pop(req_id, None)
+            try:  # polite: tell the server we stopped waiting
+                self._send(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "notifications/cancelled",
+                        "params": {"requestId": req_id, "reason": "timeout"},
+                    }
+                )
+            except (ConnectionClosed, OSError):
+                pass
+            raise
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            self._pending.pop(req_id, None)
+            raise ConnectionClosed("the server's stdin is closed") from exc
+
+    async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            msg["params"] = params
+        self._send(msg)
+        await self._writer.drain()
+
+    # --- MCP ---------------------------------------------------------------------------------
+
+    def _modern_meta(self) -> dict[str, Any]:
+        return {_META_VERSION: MODERN_VERSION, _META_CAPS: {}, _META_CLIENT: CLIENT_INFO}
+
+    async def handshake(self, timeout: float) -> Handshake:
+        """``initialize`` → result → ``notifications/initialized``; servers that refuse
+        ``initialize`` with an error are asked ``server/discover`` (protocol 2026-07-28).
+
+        Legacy first, because before the initialize result a legacy server should receive
+        nothing but ``ping``, and most stdio servers in use are legacy.
+        """
+        t0 = time.perf_counter()
+        async with asyncio.timeout(timeout):
+            try:
+                result = await self.request(
+                    "initialize",
+                    {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO},
+                    timeout,
+                )
+            except RpcError:
+                return await self._discover(t0, timeout)
+            if not isinstance(result, dict):
+                raise RpcError(-32603, "initialize returned no result object")
+            await self.notify("notifications/initialized")
+            self.modern = False
+            return Handshake(
+                protocol_version=str(result.get("protocolVersion", "")),
+                server_info=_as_dict(result.get("serverInfo")),
+                capabilities=_as_dict(result.get("capabilities")),
+                modern=False,
+                ms=(time.perf_counter() - t0) * 1000,
+            )
+
+    async def _discover(self, t0: float, timeout: float) -> Handshake:
+        result = await self.request("server/discover", {"_meta": self._modern_meta()}, timeout)
+        if not isinstance(result, dict):
+            raise RpcError(-32603, "server/discover returned no result object")
+        self.modern = True
+        versions = result.get("supportedVersions") or [MODERN_VERSION]
+        meta = _as_dict(result.get("_meta"))
+        return Handshake(
+            protocol_version=MODERN_VERSION if MODERN_VERSION in versions else str(versions[-1]),
+            server_info=_as_dict(meta.get(_META_SERVER)),
+            capabilities=_as_dict(result.get("capabilities")),
+            modern=True,
+            ms=(time.perf_counter() - t0) * 1000,
+        )
+
+    async def ping(self, timeout: float) -> None:
+        """Liveness: ``ping`` for legacy servers, ``server/discover`` for modern ones (no ping)."""
+        if self.modern:
+            await self.request("server/discover", {"_meta": self._modern_meta()}, timeout)
+        else:
+            await self.request("ping", None, timeout)
+
+    async def list_tools(self, timeout: float) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"_meta": self._modern_meta()} if self.modern else {}
+        tools: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(100):  # pages; a server that paginates forever is not our problem
+            if cursor:
+                params["cursor"] = cursor
+            result = _as_dict(await self.request("tools/list", params, timeout))
+            tools.extend(t for t in result.get("tools", []) if isinstance(t, dict))
+            cursor = result.get("nextCursor")
+            if not cursor:
+                break
+        return tools
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
