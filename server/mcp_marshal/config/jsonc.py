@@ -113,9 +113,6 @@ class JsoncDocument:
             matched += 1
         return node, key, matched
 
-    def has_key(self, node: Node | None, key: str) -> bool:
-        return node is not None and node.type == "object" and self._pair(node, key) is not None
-
     def root_span(self) -> Span:
         return self.span(self._root or self._tree.root_node)
 
