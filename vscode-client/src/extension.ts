@@ -1,0 +1,81 @@
+import * as vscode from "vscode";
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import { registerUiCommands } from "./commands";
+import { LanguageServerHost, type ClientFactory, type LanguageClientLike } from "./languageServer";
+import { LOCKS_VIEW, LockTreeProvider } from "./lockTree";
+import { activeInterpreter, onInterpreterChanged } from "./pythonInterpreter";
+import { ServerLogs } from "./serverLogs";
+import { LockStore, ServerStore } from "./serverStore";
+import { SERVERS_VIEW, ServerTreeProvider } from "./serverTree";
+import { ServerStatusBar } from "./statusBar";
+import { TelemetryForwarder } from "./telemetry";
+import { hasWorkspaceFile } from "./workspaceDetection";
+
+const UPTIME_TICK_MS = 30_000;
+
+let host: LanguageServerHost | undefined;
+
+/** The composition root: builds the views, the host and the commands, and wires them. */
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const active = hasWorkspaceFile();
+  await vscode.commands.executeCommand("setContext", "mcpMarshal.active", active);
+  if (!active) return;
+
+  const output = vscode.window.createOutputChannel("MCP Marshal", { log: true });
+  const servers = new ServerStore();
+  const locks = new LockStore();
+  const logs = new ServerLogs();
+  const telemetry = new TelemetryForwarder(vscode.window.createOutputChannel("MCP Marshal Telemetry", { log: true }));
+  const serverTree = new ServerTreeProvider(servers);
+  const lockTree = new LockTreeProvider(locks);
+
+  const createClient: ClientFactory = (launch, initializationOptions) => {
+    const serverOptions: ServerOptions = { command: launch.command, args: launch.args, transport: TransportKind.stdio };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: "file", pattern: "**/*.code-workspace" }],
+      outputChannel: output,
+      initializationOptions,
+    };
+    return new LanguageClient("mcpMarshal", "MCP Marshal", serverOptions, clientOptions) as unknown as LanguageClientLike;
+  };
+
+  host = new LanguageServerHost({ createClient, servers, locks, logs, telemetry, output, interpreter: () => activeInterpreter() });
+  const ticker = setInterval(() => serverTree.refresh(), UPTIME_TICK_MS);
+
+  context.subscriptions.push(
+    output,
+    servers,
+    locks,
+    logs,
+    telemetry,
+    serverTree,
+    lockTree,
+    new ServerStatusBar(servers),
+    vscode.window.createTreeView(SERVERS_VIEW, { treeDataProvider: serverTree }),
+    vscode.window.createTreeView(LOCKS_VIEW, { treeDataProvider: lockTree }),
+    { dispose: () => clearInterval(ticker) },
+    ...registerUiCommands({
+      api: () => host?.currentApi(),
+      servers,
+      locks,
+      logs,
+      refresh: () => host?.refresh() ?? Promise.resolve(),
+      showOutput: () => output.show(),
+      restartLanguageServer: () => host?.restart() ?? Promise.resolve(),
+    }),
+    host,
+  );
+
+  const interpreterWatch = await onInterpreterChanged(() => {
+    const settings = vscode.workspace.getConfiguration("mcpMarshal.server");
+    if (!settings.get<string>("path") && !settings.get<string>("python")) void host?.restart();
+  });
+  if (interpreterWatch) context.subscriptions.push(interpreterWatch);
+
+  await host.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await host?.stop();
+  host = undefined;
+}

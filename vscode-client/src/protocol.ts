@@ -1,0 +1,115 @@
+/**
+ * The LSP contract with `mcp-marshal lsp` (DESIGN §7): command names, notification names and
+ * the shapes of their payloads. No `vscode` import, so the Node integration test can use it.
+ */
+
+export const Commands = {
+  listServers: "mcpMarshal.listServers",
+  startServer: "mcpMarshal.startServer",
+  stopServer: "mcpMarshal.stopServer",
+  restartServer: "mcpMarshal.restartServer",
+  restartAll: "mcpMarshal.restartAll",
+  showLogs: "mcpMarshal.showLogs",
+  reloadConfig: "mcpMarshal.reloadConfig",
+  trustWorkspace: "mcpMarshal.trustWorkspace",
+  acquireLock: "mcpMarshal.acquireLock",
+  renewLock: "mcpMarshal.renewLock",
+  releaseLock: "mcpMarshal.releaseLock",
+  listLocks: "mcpMarshal.listLocks",
+  flushTelemetry: "mcpMarshal.flushTelemetry",
+} as const;
+
+export type CommandName = (typeof Commands)[keyof typeof Commands];
+
+export const Notifications = {
+  serverStateChanged: "mcpMarshal/serverStateChanged",
+  lockChanged: "mcpMarshal/lockChanged",
+} as const;
+
+export const SERVER_STATES = [
+  "stopped",
+  "starting",
+  "ready",
+  "unhealthy",
+  "exited",
+  "backoff",
+  "failed",
+  "blocked",
+  "stopping",
+] as const;
+
+export type ServerState = (typeof SERVER_STATES)[number];
+
+/** One server as `mcpMarshal.listServers` reports it. */
+export interface ServerSnapshot {
+  name: string;
+  type?: string;
+  /** One of SERVER_STATES; unknown states from newer servers are shown as they are. */
+  state: string;
+  pid?: number | null;
+  restarts?: number;
+  uptime_s?: number | null;
+  last_exit_code?: number | null;
+  last_signal?: number | null;
+  last_error?: string | null;
+  handshake_ms?: number | null;
+  protocol_version?: string | null;
+  server_info?: Record<string, unknown> | null;
+  stderr_tail?: string[];
+  depends_on?: string[];
+}
+
+/** `mcpMarshal/serverStateChanged`: the ServerStateChanged event plus (optionally) a snapshot. */
+export interface ServerStateChangedParams {
+  event?: string;
+  ts?: number;
+  name: string;
+  state: string;
+  previous?: string;
+  pid?: number | null;
+  restarts?: number;
+  detail?: string;
+  /** The server's full snapshot, when the server sends one (nested or merged at top level). */
+  server?: ServerSnapshot;
+  snapshot?: ServerSnapshot;
+}
+
+export interface ListServersResult {
+  servers: ServerSnapshot[];
+}
+
+export interface LockInfo {
+  task: string;
+  owner: string;
+  token: number | string;
+  acquired_at?: number;
+  expires_at?: number;
+}
+
+export interface ListLocksResult {
+  locks: LockInfo[];
+}
+
+/** `mcpMarshal/lockChanged`: a Lease* event; `locks` is the full list when the server sends it. */
+export interface LockChangedParams {
+  event?: string;
+  task?: string;
+  owner?: string;
+  token?: number | string;
+  expires_at?: number;
+  locks?: LockInfo[];
+}
+
+/** One `telemetry/event` batch. */
+export interface TelemetryBatch {
+  seq?: number;
+  records?: Array<Record<string, unknown>>;
+  dropped?: number;
+}
+
+/** What the extension sends as `initializationOptions` (DESIGN §7). */
+export interface InitializationOptions {
+  workspaceFile?: string;
+  trusted: boolean;
+  telemetry: boolean;
+}

@@ -1,0 +1,139 @@
+import * as vscode from "vscode";
+import type { LockChangedParams, LockInfo, ServerSnapshot, ServerStateChangedParams } from "./protocol";
+
+/** A server as the views show it: the last snapshot plus when it became ready (epoch ms). */
+export interface ServerView extends ServerSnapshot {
+  readyAtMs?: number;
+}
+
+const RUNNING = new Set(["ready", "unhealthy"]);
+
+/**
+ * What the server last told us, kept in the server's order. Seeded by `listServers`, updated
+ * by `mcpMarshal/serverStateChanged`; views redraw on `onDidChange`.
+ */
+export class ServerStore implements vscode.Disposable {
+  private readonly servers = new Map<string, ServerView>();
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  all(): ServerView[] {
+    return [...this.servers.values()];
+  }
+
+  get(name: string): ServerView | undefined {
+    return this.servers.get(name);
+  }
+
+  names(): string[] {
+    return [...this.servers.keys()];
+  }
+
+  replaceAll(snapshots: readonly ServerSnapshot[]): void {
+    const now = this.now();
+    this.servers.clear();
+    for (const snapshot of snapshots) {
+      const view: ServerView = { ...snapshot };
+      if (RUNNING.has(snapshot.state) && typeof snapshot.uptime_s === "number") {
+        view.readyAtMs = now - snapshot.uptime_s * 1000;
+      }
+      this.servers.set(snapshot.name, view);
+    }
+    this.changed.fire();
+  }
+
+  /** Apply one state change; a snapshot in the notification (nested or merged) wins field by field. */
+  applyStateChange(params: ServerStateChangedParams): void {
+    const previous = this.servers.get(params.name);
+    const nested = params.server ?? params.snapshot;
+    const merged: ServerView = {
+      ...previous,
+      ...pickSnapshotFields(params),
+      ...nested,
+      name: params.name,
+      state: params.state,
+    };
+    if (params.pid !== undefined) merged.pid = params.pid;
+    if (params.restarts !== undefined) merged.restarts = params.restarts;
+    if (params.state === "failed" && params.detail) merged.last_error = params.detail;
+    if (RUNNING.has(params.state)) {
+      const wasRunning = previous !== undefined && RUNNING.has(previous.state);
+      merged.readyAtMs = wasRunning && previous.readyAtMs !== undefined ? previous.readyAtMs : this.eventTimeMs(params);
+    } else {
+      delete merged.readyAtMs;
+    }
+    this.servers.set(params.name, merged);
+    this.changed.fire();
+  }
+
+  /** Seconds since the server became ready, or undefined when it is not running. */
+  uptimeSeconds(server: ServerView): number | undefined {
+    if (server.readyAtMs === undefined) return undefined;
+    return Math.max(0, Math.round((this.now() - server.readyAtMs) / 1000));
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+
+  private eventTimeMs(params: ServerStateChangedParams): number {
+    return typeof params.ts === "number" ? Math.min(params.ts * 1000, this.now()) : this.now();
+  }
+}
+
+const EVENT_ONLY = new Set(["event", "ts", "previous", "detail", "server", "snapshot"]);
+
+function pickSnapshotFields(params: ServerStateChangedParams): Partial<ServerSnapshot> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (!EVENT_ONLY.has(key)) out[key] = value;
+  }
+  return out;
+}
+
+/** Task leases as last reported; `mcpMarshal/lockChanged` either carries the full list or one lease. */
+export class LockStore implements vscode.Disposable {
+  private locks = new Map<string, LockInfo>();
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changed.event;
+
+  all(): LockInfo[] {
+    return [...this.locks.values()].sort((a, b) => a.task.localeCompare(b.task));
+  }
+
+  replaceAll(locks: readonly LockInfo[]): void {
+    this.locks = new Map(locks.map((lock) => [lock.task, lock]));
+    this.changed.fire();
+  }
+
+  applyChange(params: LockChangedParams): void {
+    if (Array.isArray(params.locks)) {
+      this.replaceAll(params.locks);
+      return;
+    }
+    if (params.task === undefined) return;
+    const gone = ["LeaseReleased", "LeaseExpired"].includes(params.event ?? "");
+    if (gone) {
+      const held = this.locks.get(params.task);
+      // A late release of an older lease must not hide the newer holder.
+      if (held === undefined || params.token === undefined || held.token === params.token) {
+        this.locks.delete(params.task);
+      }
+    } else if (params.event !== "LeaseDenied" && params.owner !== undefined && params.token !== undefined) {
+      this.locks.set(params.task, {
+        ...this.locks.get(params.task),
+        task: params.task,
+        owner: params.owner,
+        token: params.token,
+        expires_at: params.expires_at,
+      });
+    }
+    this.changed.fire();
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,82 @@
+import * as vscode from "vscode";
+import type { ServerStore, ServerView } from "./serverStore";
+
+export const SERVERS_VIEW = "mcpMarshal.servers";
+
+const ICONS: Record<string, [icon: string, color?: string]> = {
+  ready: ["pass-filled", "testing.iconPassed"],
+  starting: ["loading~spin"],
+  stopping: ["loading~spin"],
+  unhealthy: ["warning", "list.warningForeground"],
+  exited: ["debug-disconnect", "list.warningForeground"],
+  backoff: ["history", "list.warningForeground"],
+  failed: ["error", "list.errorForeground"],
+  blocked: ["circle-slash", "disabledForeground"],
+  stopped: ["circle-outline"],
+};
+
+export function stateIcon(state: string): vscode.ThemeIcon {
+  const [icon, color] = ICONS[state] ?? ["question"];
+  return color ? new vscode.ThemeIcon(icon, new vscode.ThemeColor(color)) : new vscode.ThemeIcon(icon);
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
+  return `${Math.floor(seconds / 86400)}d ${Math.floor((seconds % 86400) / 3600)}h`;
+}
+
+/** The "MCP Servers" view: one row per server; `contextValue` drives the inline actions. */
+export class ServerTreeProvider implements vscode.TreeDataProvider<ServerView>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly store: ServerStore) {
+    this.subscription = store.onDidChange(() => this.changed.fire());
+  }
+
+  getChildren(element?: ServerView): ServerView[] {
+    return element ? [] : this.store.all();
+  }
+
+  getTreeItem(server: ServerView): vscode.TreeItem {
+    const item = new vscode.TreeItem(server.name, vscode.TreeItemCollapsibleState.None);
+    item.id = server.name;
+    item.iconPath = stateIcon(server.state);
+    item.contextValue = `mcpServer.${server.state}`;
+    const uptime = this.store.uptimeSeconds(server);
+    const parts: string[] = [server.state];
+    if (server.pid) parts.push(`pid ${server.pid}`);
+    if (server.restarts) parts.push(`↻ ${server.restarts}`);
+    if (uptime !== undefined) parts.push(`up ${formatDuration(uptime)}`);
+    item.description = parts.join(" · ");
+    item.tooltip = tooltip(server, uptime);
+    return item;
+  }
+
+  /** Redraw (uptimes move on even when no event arrives). */
+  refresh(): void {
+    this.changed.fire();
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.changed.dispose();
+  }
+}
+
+function tooltip(server: ServerView, uptime: number | undefined): string {
+  const lines = [`${server.name} (${server.type ?? "stdio"}): ${server.state}`];
+  if (server.pid) lines.push(`pid ${server.pid}`);
+  lines.push(`restarts ${server.restarts ?? 0}`);
+  if (uptime !== undefined) lines.push(`uptime ${formatDuration(uptime)}`);
+  if (server.handshake_ms != null) lines.push(`handshake ${Math.round(server.handshake_ms)} ms`);
+  if (server.protocol_version) lines.push(`protocol ${server.protocol_version}`);
+  if (server.depends_on?.length) lines.push(`depends on ${server.depends_on.join(", ")}`);
+  if (server.last_exit_code != null) lines.push(`last exit code ${server.last_exit_code}`);
+  if (server.last_signal != null) lines.push(`last signal ${server.last_signal}`);
+  if (server.last_error) lines.push(`last error: ${server.last_error}`);
+  return lines.join("\n");
+}

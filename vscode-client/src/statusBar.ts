@@ -1,0 +1,36 @@
+import * as vscode from "vscode";
+import type { ServerStore } from "./serverStore";
+
+export const PICK_SERVER_COMMAND = "mcpMarshal.ui.pickServer";
+
+/** "MCP ready/total"; warning background when any server is failed; click → server picker. */
+export class ServerStatusBar implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly store: ServerStore) {
+    this.item = vscode.window.createStatusBarItem("mcpMarshal.status", vscode.StatusBarAlignment.Left, 50);
+    this.item.name = "MCP Marshal";
+    this.item.command = PICK_SERVER_COMMAND;
+    this.subscription = store.onDidChange(() => this.render());
+    this.render();
+    this.item.show();
+  }
+
+  render(): void {
+    const servers = this.store.all();
+    const ready = servers.filter((s) => s.state === "ready").length;
+    const failed = servers.filter((s) => s.state === "failed").map((s) => s.name);
+    this.item.text = `$(server-process) MCP ${ready}/${servers.length}`;
+    this.item.backgroundColor = failed.length
+      ? new vscode.ThemeColor("statusBarItem.warningBackground")
+      : undefined;
+    const lines = servers.map((s) => `${s.name}: ${s.state}`);
+    this.item.tooltip = [`MCP servers: ${ready} of ${servers.length} ready`, ...lines].join("\n");
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.item.dispose();
+  }
+}

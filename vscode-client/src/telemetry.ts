@@ -1,0 +1,58 @@
+import * as vscode from "vscode";
+import type { TelemetryBatch } from "./protocol";
+
+/**
+ * Forwards the server's `telemetry/event` batches to a VS Code `TelemetryLogger`, which applies
+ * the user's telemetry level and VS Code's PII cleaning. The sender only writes to a local log
+ * channel: this extension has no collection endpoint, and nothing leaves the machine.
+ * Batches are dropped unread while `vscode.env.isTelemetryEnabled` is false.
+ */
+export class TelemetryForwarder implements vscode.Disposable {
+  private readonly logger: vscode.TelemetryLogger;
+  private readonly subscriptions: vscode.Disposable[] = [];
+  private enabled: boolean;
+  /** Records dropped because the user opted out (for the tests and the log). */
+  droppedWhileDisabled = 0;
+
+  constructor(channel: vscode.LogOutputChannel) {
+    const sender: vscode.TelemetrySender = {
+      sendEventData: (eventName, data) => channel.info(`${eventName} ${JSON.stringify(data ?? {})}`),
+      sendErrorData: (error, data) => channel.error(`${error.message} ${JSON.stringify(data ?? {})}`),
+    };
+    this.logger = vscode.env.createTelemetryLogger(sender);
+    this.enabled = vscode.env.isTelemetryEnabled;
+    this.subscriptions.push(
+      vscode.env.onDidChangeTelemetryEnabled((enabled) => {
+        this.enabled = enabled;
+      }),
+    );
+  }
+
+  handleBatch(batch: unknown): void {
+    const { records = [], dropped = 0 } = (batch ?? {}) as TelemetryBatch;
+    if (!this.enabled) {
+      this.droppedWhileDisabled += records.length;
+      return;
+    }
+    for (const record of records) {
+      const name = typeof record.event === "string" ? record.event : "record";
+      this.logger.logUsage(name, flatten(record));
+    }
+    if (dropped > 0) this.logger.logUsage("TelemetryDropped", { count: dropped });
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+    this.logger.dispose();
+  }
+}
+
+/** Telemetry data is a flat bag of primitives; nested values go in as JSON text. */
+function flatten(record: Record<string, unknown>): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (key === "event" || value === null || value === undefined) continue;
+    out[key] = typeof value === "object" ? JSON.stringify(value) : (value as string | number | boolean);
+  }
+  return out;
+}
