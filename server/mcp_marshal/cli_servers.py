@@ -1,9 +1,379 @@
-"""Placeholder: subcommands are added here by the issue that builds them."""
+"""``mcp-marshal up | check | probe``: the servers of a workspace, from a terminal.
+
+A shell over the core: it loads the file, builds an orchestrator, prints events. Output for
+humans uses rich; ``--json`` prints one JSON object per line for scripts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mcp_marshal.config.models import Config
+    from mcp_marshal.config.problems import Problem
+    from mcp_marshal.events import Event
+    from mcp_marshal.supervise.orchestrator import Orchestrator
+
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+STATE_STYLE = {
+    "ready": "green",
+    "starting": "cyan",
+    "unhealthy": "yellow",
+    "exited": "yellow",
+    "backoff": "yellow",
+    "failed": "bold red",
+    "blocked": "magenta",
+    "stopping": "dim",
+    "stopped": "dim",
+}
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register this module's subcommands on the ``mcp-marshal`` parser."""
+    up = sub.add_parser("up", help="run the workspace's MCP servers in the foreground")
+    up.add_argument("workspace", nargs="?", type=Path, help="the .code-workspace file (default: the one here)")
+    up.add_argument("--trust", action="store_true", help="trust the file: allow it to spawn processes")
+    up.add_argument("--json", action="store_true", help="print one event per line as JSON")
+    up.set_defaults(run=run_up)
+
+    check = sub.add_parser("check", help="validate the workspace file and print the start plan")
+    check.add_argument("workspace", nargs="?", type=Path)
+    check.add_argument("--json", action="store_true", help="print problems and levels as JSON")
+    check.set_defaults(run=run_check)
+
+    probe = sub.add_parser("probe", help="start servers once, handshake, list tools, stop: a doctor")
+    probe.add_argument("workspace", nargs="?", type=Path)
+    probe.add_argument("--server", action="append", metavar="NAME", help="only this server (repeatable)")
+    probe.add_argument("--trust", action="store_true", help="trust the file: allow it to spawn processes")
+    probe.add_argument("--json", action="store_true", help="print the results as JSON")
+    probe.set_defaults(run=run_probe)
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _workspace(arg: Path | None) -> Path | None:
+    """The file to use, or None after printing why there is none."""
+    from mcp_marshal.config import WorkspaceNotFound, find_workspace_file
+
+    if arg is not None:
+        if not arg.is_file():
+            _console(stderr=True).print(f"[red]error:[/] {arg} is not a file")
+            return None
+        return arg
+    try:
+        return find_workspace_file(Path.cwd())
+    except WorkspaceNotFound as exc:
+        _console(stderr=True).print(f"[red]error:[/] {exc}")
+        return None
+
+
+def _print_problems(problems: tuple[Problem, ...], as_json: bool) -> None:
+    if as_json:
+        for p in problems:
+            print(
+                json.dumps(
+                    {
+                        "problem": p.message,
+                        "file": p.file,
+                        "line": p.line + 1,
+                        "column": p.column or p.character + 1,
+                        "severity": p.severity,
+                        "code": p.code,
+                    }
+                )
+            )
+        return
+    console = _console(stderr=True)
+    for p in problems:
+        colour = "red" if p.severity == "error" else "yellow"
+        console.print(f"{p.format()} [{colour}]({p.severity})[/]", markup=True)
+
+
+def _load(path: Path, as_json: bool) -> Config | None:
+    from mcp_marshal.config import load_workspace
+
+    result = load_workspace(path)
+    if result.problems:
+        _print_problems(result.problems, as_json)
+    return result.config
+
+
+def _command_line(config: Config, name: str) -> str:
+    spec = config.servers[name]
+    if spec.spawned:
+        return shlex.join([spec.command or "", *spec.args])
+    return f"{spec.type} {spec.url}"
+
+
+def _refuse_untrusted(config: Config, names: list[str], path: Path, verb: str) -> int:
+    console = _console(stderr=True)
+    console.print(f"[yellow]Not trusted:[/] {path} would {verb} these servers:")
+    for name in names:
+        console.print(f"  [bold]{name}[/]: {_command_line(config, name)}", markup=True)
+    console.print("Nothing was started. If you trust this file, run again with [bold]--trust[/].")
+    return EXIT_USAGE
+
+
+# --- check -------------------------------------------------------------------------------------
+
+
+def run_check(args: argparse.Namespace) -> int:
+    path = _workspace(args.workspace)
+    if path is None:
+        return EXIT_USAGE
+    config = _load(path, args.json)
+    if config is None:
+        return EXIT_PROBLEMS
+    from mcp_marshal.config import dag
+
+    levels = dag.levels(config.deps)
+    if args.json:
+        print(json.dumps({"file": str(path), "levels": [list(level) for level in levels]}))
+        return 0
+    console = _console()
+    console.print(f"[green]✓[/] {path}: {len(config.servers)} server(s), start plan:")
+    for i, level in enumerate(levels):
+        parts = []
+        for name in level:
+            spec = config.servers[name]
+            needs = sorted(config.deps.get(name, ()))
+            note = f" (after {', '.join(needs)})" if needs else ""
+            manual = "" if spec.auto_start else " [dim](manual)[/]"
+            parts.append(f"[bold]{name}[/]{note}{manual}")
+        console.print(f"  level {i}: " + ", ".join(parts))
+    return 0
+
+
+# --- up ----------------------------------------------------------------------------------------
+
+
+def run_up(args: argparse.Namespace) -> int:
+    path = _workspace(args.workspace)
+    if path is None:
+        return EXIT_USAGE
+    config = _load(path, args.json)
+    if config is None:
+        return EXIT_PROBLEMS
+    if not args.trust:
+        return _refuse_untrusted(config, list(config.servers), path, "start")
+    return asyncio.run(_up(path, config, args.json))
+
+
+def _install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _up(path: Path, config: Config, as_json: bool) -> int:
+    from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus
+    from mcp_marshal.lsp.watcher import watch_file
+    from mcp_marshal.supervise.orchestrator import Orchestrator
+
+    bus = EventBus()
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    console = _console()
+    if as_json:
+        bus.subscribe(lambda e: print(json.dumps(e.to_dict(), default=str), flush=True))
+    else:
+
+        def narrate(event: Event) -> None:
+            if isinstance(event, ConfigReloaded):
+                console.print(f"[cyan]reloaded[/] {path.name}: {event.plan.summary()}")
+            elif isinstance(event, ConfigRejected):
+                console.print(f"[yellow]kept the running configuration[/]: {path.name} has problems")
+
+        bus.subscribe(narrate)
+
+    async with Orchestrator(config, bus) as orch:
+
+        async def reload() -> None:
+            from mcp_marshal.config import load_workspace
+
+            result = load_workspace(path)
+            if result.problems:
+                _print_problems(result.problems, as_json)
+            await orch.reload(result)
+
+        armed = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            watcher = tg.create_task(watch_file(path, reload, armed))
+            starter = tg.create_task(orch.start_all())
+            table = None if as_json else tg.create_task(_live_table(orch, bus, stop))
+            await stop.wait()
+            for task in (watcher, starter, table):
+                if task is not None:
+                    task.cancel()
+        if not as_json:
+            console.print("stopping…")
+    return 0
+
+
+async def _live_table(orch: Orchestrator, bus: Any, stop: asyncio.Event) -> None:
+    """Redraw on every event, and once a second for the uptime column."""
+    from rich.live import Live
+
+    changed = asyncio.Event()
+    unsubscribe = bus.subscribe(lambda _e: changed.set())
+    try:
+        with Live(_table(orch), auto_refresh=False, transient=False) as live:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), 1.0)
+                changed.clear()
+                live.update(_table(orch), refresh=True)
+    finally:
+        unsubscribe()
+
+
+def _table(orch: Orchestrator) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"MCP servers — {orch.config.file.name}", title_justify="left", expand=False)
+    for col in ("name", "state", "pid", "restarts", "uptime", "handshake", "last error"):
+        table.add_column(col, no_wrap=col != "last error", overflow="fold")
+    for s in orch.snapshot():
+        style = STATE_STYLE.get(s.state, "")
+        table.add_row(
+            s.name,
+            f"[{style}]{s.state}[/]",
+            str(s.pid or "–"),
+            str(s.restarts),
+            _duration(s.uptime_s),
+            f"{s.handshake_ms:.0f} ms" if s.handshake_ms is not None else "–",
+            s.last_error or "",
+        )
+    return table
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+# --- probe -------------------------------------------------------------------------------------
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    path = _workspace(args.workspace)
+    if path is None:
+        return EXIT_USAGE
+    config = _load(path, args.json)
+    if config is None:
+        return EXIT_PROBLEMS
+    names = list(config.servers)
+    if args.server:
+        unknown = [n for n in args.server if n not in config.servers]
+        if unknown:
+            _console(stderr=True).print(
+                f"[red]error:[/] unknown server(s) {', '.join(unknown)}; servers: {', '.join(names)}"
+            )
+            return EXIT_USAGE
+        from mcp_marshal.config import dag
+
+        names = sorted(set(args.server) | dag.dependencies(config.deps, args.server), key=names.index)
+    if not args.trust:
+        return _refuse_untrusted(config, names, path, "start")
+    results = asyncio.run(_probe(config, names))
+    failed = [r for r in results if not r["ok"]]
+    if args.json:
+        for r in results:
+            print(json.dumps(r))
+    else:
+        _print_probe(results)
+    return EXIT_PROBLEMS if failed else 0
+
+
+async def _probe(config: Config, names: list[str]) -> list[dict[str, Any]]:
+    """Start ``names`` along the DAG, list each ready server's tools over its own pipe, stop."""
+    from dataclasses import replace
+
+    from mcp_marshal.config.models import RestartPolicy
+    from mcp_marshal.events import EventBus
+    from mcp_marshal.supervise.orchestrator import Orchestrator
+
+    # A probe reports the first failure instead of retrying it.
+    servers = {n: replace(config.servers[n], restart=RestartPolicy(max_restarts=0), auto_start=True) for n in names}
+    deps = {n: frozenset(d for d in config.deps.get(n, ()) if d in servers) for n in names}
+    probe_config = replace(config, servers=servers, deps=deps)
+    results: list[dict[str, Any]] = []
+    async with Orchestrator(probe_config, EventBus()) as orch:
+        t0 = time.perf_counter()
+        await orch.start_all()
+        elapsed = time.perf_counter() - t0
+        for name in names:
+            snap = orch.get(name)
+            row: dict[str, Any] = {
+                "name": name,
+                "ok": snap.state == "ready",
+                "state": snap.state,
+                "handshake_ms": snap.handshake_ms,
+                "protocol": snap.protocol_version,
+                "server": snap.server_info.get("name"),
+                "tools": None,
+                "reason": snap.last_error,
+                "stderr_tail": snap.stderr_tail[-10:] if snap.state != "ready" else [],
+            }
+            if row["ok"]:
+                try:
+                    tools = await orch.list_tools(name)
+                    row["tools"] = None if tools is None else len(tools)
+                except Exception as exc:  # a tools/list failure is a finding, not a crash
+                    row["ok"] = False
+                    row["reason"] = f"tools/list failed: {exc}"
+            results.append(row)
+        for row in results:
+            row["all_ready_s"] = round(elapsed, 3)
+    return results
+
+
+def _print_probe(results: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title="probe", title_justify="left")
+    for col in ("server", "result", "handshake", "tools", "protocol", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        table.add_row(
+            r["name"],
+            "[green]ok[/]" if r["ok"] else f"[red]{r['state']}[/]",
+            f"{r['handshake_ms']:.0f} ms" if r["handshake_ms"] is not None else "–",
+            "–" if r["tools"] is None else str(r["tools"]),
+            r["protocol"] or "–",
+            r["reason"] or "",
+        )
+    console.print(table)
+    for r in results:
+        if not r["ok"] and r["stderr_tail"]:
+            console.print(f"[bold]{r['name']}[/] stderr (last lines):")
+            for line in r["stderr_tail"]:
+                console.print(f"  {line}", markup=False)
+    if results:
+        console.print(f"all ready after {results[0]['all_ready_s']:.2f} s", style="dim")
+
+
+if __name__ == "__main__":
+    sys.exit(0)

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
 from mcp_marshal.config.problems import Problem
@@ -327,6 +327,9 @@ class Orchestrator:
 
     def stderr_tail(self, name: str, n: int | None = None) -> list[str]:
         return self._get(name).ring.tail(n)
+
+    async def list_tools(self, name: str) -> list[dict[str, Any]] | None:
+        return await self._get(name).list_tools()
 
     def names(self) -> list[str]:
         return list(self._runners)

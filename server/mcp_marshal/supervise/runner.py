@@ -98,6 +98,7 @@ class ServerRunner:
         self._ready_at: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._child: Child | None = None
+        self._conn: McpStdio | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -181,6 +182,14 @@ class ServerRunner:
             if self.state not in (S.STOPPED,):
                 self._set(S.STOPPED)
 
+    async def list_tools(self) -> list[dict[str, Any]] | None:
+        """The tools of a ready stdio server, over its own pipe; None for remote servers."""
+        if not self.spec.spawned:
+            return None
+        if self.state != S.READY or self._conn is None:
+            raise RuntimeError(f"{self.name} is {self.state.value}, not ready")
+        return await self._conn.list_tools(self.spec.health.start_timeout_ms / 1000)
+
     def update_spec(self, spec: ServerSpec) -> None:
         """Take new policies without touching the process (reload ``update``)."""
         self.spec = spec
@@ -240,9 +249,11 @@ class ServerRunner:
         child = await self._spawn(spec)
         conn = McpStdio(child.stdout, child.stdin, on_noise=self._on_noise)
         reader = asyncio.create_task(conn.read_loop(), name=f"stdout-{self.name}")
+        self._conn = conn
         try:
             await self._handshake_and_watch(child, conn, spec)
         finally:
+            self._conn = None
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
