@@ -1,0 +1,98 @@
+"""Core events → what the user sees: warnings, failure prompts, live state, forwarded stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from mcp_marshal.events import Event, RestartScheduled, ServerExited, ServerFailed, ServerLog, ServerStateChanged
+from mcp_marshal.lsp.log_limit import TokenBucket
+
+if TYPE_CHECKING:
+    from mcp_marshal.lsp.session import WorkspaceSession
+
+STATE_CHANGED = "mcpMarshal/serverStateChanged"
+RESTART = "Restart"
+SHOW_LOGS = "Show Logs"
+#: Quiet time after which the count of suppressed stderr lines is reported on its own.
+SUPPRESSED_REPORT_S = 1.0
+
+
+class EventForwarder:
+    """A bus listener: called synchronously, it never awaits the user (prompts run as tasks)."""
+
+    def __init__(self, ls: LanguageServer, session: WorkspaceSession) -> None:
+        self._ls = ls
+        self._session = session
+        self._last_exit: dict[str, ServerExited] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._flush_scheduled: set[str] = set()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ServerStateChanged):
+            self._state_changed(event)
+        elif isinstance(event, ServerExited):
+            self._last_exit[event.name] = event
+        elif isinstance(event, RestartScheduled):
+            self._show(types.MessageType.Warning, self._restart_text(event))
+        elif isinstance(event, ServerFailed):
+            self._session.spawn(self._prompt_failed(event), f"prompt-failed-{event.name}")
+        elif isinstance(event, ServerLog):
+            self._forward_log(event)
+
+    def _state_changed(self, event: ServerStateChanged) -> None:
+        payload: dict[str, Any] = event.to_dict()
+        payload["server"] = self._session.snapshot_dict(event.name)
+        self._ls.protocol.notify(STATE_CHANGED, payload)
+
+    def _restart_text(self, event: RestartScheduled) -> str:
+        exited = self._last_exit.get(event.name)
+        if exited is None:
+            how = "exited"
+        elif exited.signal:
+            how = f"was killed (signal {exited.signal})"
+        else:
+            how = f"exited (code {exited.code})"
+        budget = f" ({event.attempt}/{event.max_restarts})" if event.max_restarts else f" (attempt {event.attempt})"
+        return f"MCP server '{event.name}' {how}, restarting in {event.delay_ms / 1000:g} s{budget}"
+
+    async def _prompt_failed(self, event: ServerFailed) -> None:
+        choice = await self._ls.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Error,
+                message=f"MCP server '{event.name}' failed: {event.reason}",
+                actions=[types.MessageActionItem(title=RESTART), types.MessageActionItem(title=SHOW_LOGS)],
+            )
+        )
+        if choice is None:
+            return
+        if choice.title == RESTART:
+            await self._session.restart(event.name)
+        elif choice.title == SHOW_LOGS:
+            self._session.show_logs(event.name)
+
+    def _forward_log(self, event: ServerLog) -> None:
+        bucket = self._buckets.setdefault(event.name, TokenBucket())
+        if not bucket.take(time.monotonic()):
+            if event.name not in self._flush_scheduled:
+                self._flush_scheduled.add(event.name)
+                asyncio.get_running_loop().call_later(SUPPRESSED_REPORT_S, self._report_suppressed, event.name)
+            return
+        self._report_suppressed(event.name)
+        self._log(f"[{event.name}] {event.line}")
+
+    def _report_suppressed(self, name: str) -> None:
+        self._flush_scheduled.discard(name)
+        count = self._buckets[name].drain_suppressed()
+        if count:
+            self._log(f"[{name}] … {count} lines suppressed")
+
+    def _show(self, kind: types.MessageType, text: str) -> None:
+        self._ls.window_show_message(types.ShowMessageParams(type=kind, message=text))
+
+    def _log(self, text: str) -> None:
+        self._ls.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=text))

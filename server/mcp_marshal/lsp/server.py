@@ -1,0 +1,187 @@
+"""Composition root of the language server: builds it, wires each feature, runs the I/O loop.
+
+Handlers only dispatch. Heavy modules (the config loader, the orchestrator, mcp, watchfiles)
+are imported after ``initialize`` has been answered, so the editor gets its reply fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from mcp_marshal import __version__
+from mcp_marshal.lsp.options import InitOptions
+
+if TYPE_CHECKING:
+    from mcp_marshal.lsp.session import WorkspaceSession
+
+log = logging.getLogger(__name__)
+
+
+class MarshalServer(LanguageServer):
+    """pygls server plus the one workspace session it supervises (``None`` when idle)."""
+
+    def __init__(self) -> None:
+        super().__init__("mcp-marshal", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        self.options = InitOptions()
+        self.session: WorkspaceSession | None = None
+        self.folders: list[Path] = []
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log errors instead of pygls' "Error in server" pop-up; requests already answer with them."""
+        log.error("%s: %s", getattr(source, "__name__", source), error)
+        with contextlib.suppress(Exception):  # the client is gone
+            self.window_log_message(
+                types.LogMessageParams(type=types.MessageType.Error, message=f"mcp-marshal: {error}")
+            )
+
+    async def close_session(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+def build_server() -> MarshalServer:
+    server = MarshalServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: MarshalServer, params: types.InitializeParams) -> None:
+        ls.options = InitOptions.parse(params.initialization_options)
+        ls.folders = _folders(params)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: MarshalServer, params: types.InitializedParams) -> None:
+        from mcp_marshal.lsp import lifecycle
+
+        await lifecycle.open_workspace(ls)
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: MarshalServer, params: None) -> None:
+        await ls.close_session()  # before the reply: DESIGN §4, no server outlives the editor
+
+    @server.feature(types.EXIT)
+    async def exit_(ls: MarshalServer, params: None) -> None:
+        await ls.close_session()  # exit without shutdown (a crashed client)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: MarshalServer, params: types.DidOpenTextDocumentParams) -> None:
+        _validate(ls, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: MarshalServer, params: types.DidChangeTextDocumentParams) -> None:
+        _validate(ls, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    async def did_save(ls: MarshalServer, params: types.DidSaveTextDocumentParams) -> None:
+        if ls.session is not None and _is_workspace_file(ls, params.text_document.uri):
+            await ls.session.reload()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: MarshalServer, params: types.DidCloseTextDocumentParams) -> None:
+        if ls.session is not None and _is_workspace_file(ls, params.text_document.uri):
+            ls.session.validate_disk()
+
+    from mcp_marshal.lsp.commands import register_all
+
+    register_all(server)
+    return server
+
+
+def _folders(params: types.InitializeParams) -> list[Path]:
+    from pygls.uris import to_fs_path
+
+    uris = [f.uri for f in params.workspace_folders or []] or [params.root_uri or ""]
+    paths = [to_fs_path(uri) for uri in uris if uri]
+    if not paths and params.root_path:
+        paths = [params.root_path]
+    return [Path(p) for p in paths if p]
+
+
+def _is_workspace_file(ls: MarshalServer, uri: str) -> bool:
+    from pygls.uris import to_fs_path
+
+    path = to_fs_path(uri)
+    return ls.session is not None and path is not None and Path(path).resolve() == ls.session.file
+
+
+def _validate(ls: MarshalServer, uri: str) -> None:
+    if ls.session is not None and _is_workspace_file(ls, uri):
+        ls.session.validate_buffer(ls.workspace.get_text_document(uri).source)
+
+
+def run(tcp: str | None = None) -> int:
+    """``mcp-marshal lsp``: serve on stdio (or one TCP connection) until the client goes away.
+
+    Whatever ends the connection (``exit``, stdin EOF, SIGTERM), every server is stopped first.
+    """
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="mcp-marshal: %(message)s")
+    server = build_server()
+    code = 0
+    try:
+        asyncio.run(_serve(server, tcp))
+    except SystemExit as exc:  # pygls' `exit` handler; servers were stopped before it
+        code = int(exc.code or 0)
+    except KeyboardInterrupt:
+        code = 130
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # pygls closes stdout on `exit`
+            stream.flush()
+    # A reader thread may still block on an open stdin after `exit`: leave without joining it.
+    os._exit(code)
+
+
+async def _serve(server: MarshalServer, tcp: str | None) -> None:
+    from threading import Event
+
+    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+
+    loop = asyncio.get_running_loop()
+    server._stop_event = stop = Event()
+    if tcp:
+        reader, writer = await _accept_one(tcp)
+        server.protocol.set_writer(writer)  # type: ignore[arg-type]
+    else:
+        reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)  # type: ignore[assignment]
+        server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    conversation = asyncio.ensure_future(
+        run_async(
+            stop_event=stop,
+            reader=reader,
+            protocol=server.protocol,
+            logger=log,
+            error_handler=server.report_server_error,
+        )  # type: ignore[arg-type]
+    )
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, conversation.cancel)
+    try:
+        await asyncio.wait({conversation})
+    finally:
+        await server.close_session()  # stdin EOF or a signal: the editor is gone
+        stop.set()
+
+
+async def _accept_one(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, _, port = address.rpartition(":")
+    accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+        asyncio.get_running_loop().create_future()
+    )
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not accepted.done():
+            accepted.set_result((reader, writer))
+
+    listener = await asyncio.start_server(on_connect, host or "127.0.0.1", int(port))
+    print(f"mcp-marshal: listening on {host or '127.0.0.1'}:{port}", file=sys.stderr, flush=True)
+    try:
+        return await accepted
+    finally:
+        listener.close()
