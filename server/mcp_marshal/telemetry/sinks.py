@@ -169,6 +169,7 @@ class JsonlFileSink(ThreadedSink):
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         if fcntl is None:
             yield
             return
@@ -188,7 +189,6 @@ class JsonlFileSink(ThreadedSink):
                 pass
             os.close(self._fd)  # rotated or removed by someone else: follow the name
             self._fd = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return self._fd
 
