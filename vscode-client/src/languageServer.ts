@@ -94,6 +94,11 @@ export class LanguageServerHost implements vscode.Disposable {
     return this.serialize(() => this.doStop());
   }
 
+  /** Resolves once every start/stop/restart asked for so far has finished. */
+  idle(): Promise<void> {
+    return this.transition;
+  }
+
   /** Seed the views with the server's current state (notifications keep them current after). */
   async refresh(): Promise<void> {
     const api = this.api;

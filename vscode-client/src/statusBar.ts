@@ -1,7 +1,6 @@
 import * as vscode from "vscode";
+import { UiCommands } from "./commands";
 import type { ServerStore } from "./serverStore";
-
-export const PICK_SERVER_COMMAND = "mcpMarshal.ui.pickServer";
 
 /** "MCP ready/total"; warning background when any server is failed; click → server picker. */
 export class ServerStatusBar implements vscode.Disposable {
@@ -11,7 +10,7 @@ export class ServerStatusBar implements vscode.Disposable {
   constructor(private readonly store: ServerStore) {
     this.item = vscode.window.createStatusBarItem("mcpMarshal.status", vscode.StatusBarAlignment.Left, 50);
     this.item.name = "MCP Marshal";
-    this.item.command = PICK_SERVER_COMMAND;
+    this.item.command = UiCommands.listServers;
     this.subscription = store.onDidChange(() => this.render());
     this.render();
     this.item.show();

@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import * as vscode from "vscode";
+import { UiCommands } from "../src/commands";
+import { activate, deactivate } from "../src/extension";
+import { FakeLanguageClient } from "./fakeClient";
+import { fake } from "./fake/vscode";
+import { manifest, resetEditor, snapshot } from "./harness";
+
+const created: Array<{ id: string; serverOptions: unknown; clientOptions: Record<string, unknown>; client: FakeLanguageClient }> = [];
+
+vi.mock("vscode-languageclient/node", () => ({
+  TransportKind: { stdio: 0, ipc: 1, pipe: 2, socket: 3 },
+  LanguageClient: class {
+    constructor(id: string, _name: string, serverOptions: { command: string; args: string[] }, clientOptions: Record<string, unknown>) {
+      const init = clientOptions.initializationOptions as () => never;
+      const client = new FakeLanguageClient(serverOptions, init, (command) =>
+        command === "mcpMarshal.listServers" ? { servers: [snapshot("memory", "ready")] } : { locks: [] },
+      );
+      created.push({ id, serverOptions, clientOptions, client });
+      return client;
+    }
+  },
+}));
+
+
+function context(): vscode.ExtensionContext {
+  return { subscriptions: [] as vscode.Disposable[] } as unknown as vscode.ExtensionContext;
+}
+
+beforeEach(() => {
+  resetEditor();
+  created.length = 0;
+});
+
+describe("activate", () => {
+  it("starts the server on stdio with the settings' interpreter and wires views and commands", async () => {
+    fake.setSetting("mcpMarshal.server.python", "/venv/bin/python");
+    const ctx = context();
+    await activate(ctx);
+    expect(fake.contexts.get("mcpMarshal.active")).toBe(true);
+    expect(created).toHaveLength(1);
+    expect(created[0].id).toBe("mcpMarshal");
+    expect(created[0].serverOptions).toEqual({ command: "/venv/bin/python", args: ["-m", "mcp_marshal", "lsp"], transport: 0 });
+    expect(created[0].client.initializationOptions).toEqual({
+      workspaceFile: "file:///work/demo/demo.code-workspace",
+      trusted: true,
+      telemetry: true,
+    });
+    expect([...fake.treeViews.keys()].sort()).toEqual(["mcpMarshal.locks", "mcpMarshal.servers"]);
+    expect((await fake.treeItems("mcpMarshal.servers")).map((i) => i.label)).toEqual(["memory"]);
+    expect(fake.statusBarItems[0].text).toBe("$(server-process) MCP 1/1");
+    for (const command of Object.values(UiCommands)) expect(fake.commands.has(command), command).toBe(true);
+
+    for (const d of ctx.subscriptions) d.dispose();
+    await deactivate();
+    expect(fake.commands.size).toBe(0);
+    expect(created[0].client.stopped).toBe(true);
+  });
+
+  it("stays idle without a workspace file", async () => {
+    fake.workspaceFile = undefined;
+    await activate(context());
+    expect(fake.contexts.get("mcpMarshal.active")).toBe(false);
+    expect(created).toHaveLength(0);
+    expect(fake.statusBarItems).toHaveLength(0);
+  });
+
+  it("starts for a folder that holds a .code-workspace file (the server finds it)", async () => {
+    fake.workspaceFile = undefined;
+    const dir = mkdtempSync(join(tmpdir(), "mcpm-"));
+    writeFileSync(join(dir, "demo.code-workspace"), "{}");
+    fake.workspaceFolders = [{ uri: vscode.Uri.file(dir), name: "demo", index: 0 }];
+    const ctx = context();
+    await activate(ctx);
+    expect(created).toHaveLength(1);
+    expect(created[0].client.initializationOptions).toEqual({ trusted: true, telemetry: true });
+    for (const d of ctx.subscriptions) d.dispose();
+    await deactivate();
+  });
+
+  it("is declared to activate on workspace files and after startup", () => {
+    expect(manifest.activationEvents).toEqual(["workspaceContains:*.code-workspace", "onStartupFinished"]);
+  });
+});

@@ -1,0 +1,170 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import * as vscode from "vscode";
+import { UiCommands, actionsFor, describeLease, registerUiCommands } from "../src/commands";
+import { fake } from "./fake/vscode";
+import { makeHost, manifest, resetEditor, snapshot } from "./harness";
+
+beforeEach(resetEditor);
+
+async function setup() {
+  const h = makeHost({ servers: [snapshot("memory", "ready", { pid: 1 }), snapshot("files", "failed", { last_error: "exit 1" })] });
+  registerUiCommands({
+    api: () => h.host.currentApi(),
+    servers: h.servers,
+    locks: h.locks,
+    logs: h.logs,
+    refresh: () => h.host.refresh(),
+    showOutput: () => h.output.show(),
+    restartLanguageServer: () => h.host.restart(),
+  });
+  await h.host.start();
+  h.client().requests.length = 0;
+  return h;
+}
+
+describe("palette and tree commands → workspace/executeCommand", () => {
+  it.each([
+    [UiCommands.restartServer, "mcpMarshal.restartServer"],
+    [UiCommands.stopServer, "mcpMarshal.stopServer"],
+    [UiCommands.startServer, "mcpMarshal.startServer"],
+    [UiCommands.showLogs, "mcpMarshal.showLogs"],
+  ])("%s on a tree row sends %s NAME", async (uiCommand, serverCommand) => {
+    const h = await setup();
+    await vscode.commands.executeCommand(uiCommand, h.servers.get("files"));
+    expect(h.client().commands()).toEqual([[serverCommand, "files"]]);
+    expect(fake.quickPicks).toHaveLength(0);
+  });
+
+  it.each([
+    [UiCommands.restartAll, "mcpMarshal.restartAll"],
+    [UiCommands.reloadConfig, "mcpMarshal.reloadConfig"],
+    [UiCommands.trustWorkspace, "mcpMarshal.trustWorkspace"],
+    [UiCommands.flushTelemetry, "mcpMarshal.flushTelemetry"],
+  ])("%s sends %s", async (uiCommand, serverCommand) => {
+    const h = await setup();
+    await vscode.commands.executeCommand(uiCommand);
+    expect(h.client().commands()).toEqual([[serverCommand]]);
+  });
+
+  it("Restart Server… from the palette asks which server, showing states and errors", async () => {
+    const h = await setup();
+    fake.answers.quickPick = (items) => items.find((i) => i.label === "files");
+    await vscode.commands.executeCommand(UiCommands.restartServer);
+    expect(fake.quickPicks[0].items).toEqual([
+      { label: "memory", description: "ready", detail: undefined },
+      { label: "files", description: "failed", detail: "exit 1" },
+    ]);
+    expect(h.client().commands()).toEqual([["mcpMarshal.restartServer", "files"]]);
+  });
+
+  it("does nothing when the pick is dismissed", async () => {
+    const h = await setup();
+    await vscode.commands.executeCommand(UiCommands.stopServer);
+    expect(h.client().commands()).toEqual([]);
+  });
+
+  it("the status bar flow picks a server, then one of the actions that fit its state", async () => {
+    const h = await setup();
+    const answers = ["files", "$(debug-start) Start"];
+    fake.answers.quickPick = (items) => items.find((i) => i.label === answers[0] && answers.shift() !== undefined);
+    await vscode.commands.executeCommand(UiCommands.listServers);
+    expect(fake.quickPicks[1].items.map((i) => i.label)).toEqual(["$(debug-start) Start", "$(debug-restart) Restart", "$(output) Show Logs"]);
+    expect(fake.quickPicks[1].options?.title).toBe("files (failed)");
+    expect(h.client().commands()).toEqual([["mcpMarshal.startServer", "files"]]);
+  });
+
+  it("Show Logs fills the server's output channel with the stderr tail and shows it", async () => {
+    await setup();
+    await vscode.commands.executeCommand(UiCommands.showLogs, "memory");
+    const channel = fake.channel("MCP Marshal: memory");
+    expect(channel?.lines).toEqual(["── last 2 stderr line(s) of memory ──", "memory stderr 1", "memory stderr 2"]);
+    expect(channel?.shown).toBe(1);
+  });
+
+  it("shows a server's error instead of throwing", async () => {
+    const h = await setup();
+    h.client().respond = () => {
+      throw new Error('unknown server "nope"');
+    };
+    await vscode.commands.executeCommand(UiCommands.restartServer, "nope");
+    expect(fake.messages.at(-1)).toMatchObject({ severity: "error", message: 'MCP Marshal: unknown server "nope"' });
+  });
+
+  it("says so when the language server is not running", async () => {
+    const h = await setup();
+    await h.host.stop();
+    await vscode.commands.executeCommand(UiCommands.restartAll);
+    expect(fake.messages.at(-1)?.message).toContain("not running");
+  });
+
+  it("in an untrusted workspace, Trust opens VS Code's trust editor instead of bypassing it", async () => {
+    const h = await setup();
+    fake.trusted = false;
+    let opened = false;
+    vscode.commands.registerCommand("workbench.trust.manage", () => (opened = true));
+    await vscode.commands.executeCommand(UiCommands.trustWorkspace);
+    expect(opened).toBe(true);
+    expect(h.client().commands()).toEqual([]);
+  });
+});
+
+describe("lock commands", () => {
+  it("acquire asks for task and owner, then shows the fencing token", async () => {
+    const h = await setup();
+    const inputs = ["build", "me"];
+    fake.answers.inputBox = () => inputs.shift();
+    h.client().respond = (command) =>
+      command === "mcpMarshal.acquireLock" ? { lease: { task: "build", owner: "me", token: 12 } } : { locks: [] };
+    await vscode.commands.executeCommand(UiCommands.acquireLock);
+    expect(h.client().commands()).toEqual([["mcpMarshal.acquireLock", "build", "me"], ["mcpMarshal.listLocks"]]);
+    expect(fake.messages.at(-1)?.message).toBe('MCP Marshal: lock "build" acquired (fencing token 12).');
+  });
+
+  it("release picks a held lock and sends task, owner and token", async () => {
+    const h = await setup();
+    h.client().respond = (command) =>
+      command === "mcpMarshal.listLocks" ? { locks: [{ task: "build", owner: "me", token: 12 }] } : { released: true };
+    fake.answers.quickPick = (items) => items[0];
+    await vscode.commands.executeCommand(UiCommands.releaseLock);
+    expect(h.client().commands()).toEqual([
+      ["mcpMarshal.listLocks"],
+      ["mcpMarshal.releaseLock", "build", "me", 12],
+      ["mcpMarshal.listLocks"],
+    ]);
+  });
+
+  it("renew from a tree row sends the row's lease", async () => {
+    const h = await setup();
+    await vscode.commands.executeCommand(UiCommands.renewLock, { task: "build", owner: "me", token: 12 });
+    expect(h.client().commands()[0]).toEqual(["mcpMarshal.renewLock", "build", "me", 12]);
+  });
+
+  it("describes granted and denied leases", () => {
+    expect(describeLease("t", { token: 3 }, "renewed")).toBe('MCP Marshal: lock "t" renewed (fencing token 3).');
+    expect(describeLease("t", null, "acquired")).toBe('MCP Marshal: lock "t" not acquired.');
+    expect(describeLease("t", { acquired: false, holder: "bob" }, "acquired")).toBe('MCP Marshal: lock "t" not acquired (held by bob).');
+  });
+});
+
+describe("manifest ↔ code", () => {
+  it("contributes exactly the commands the extension registers, each titled and categorised", async () => {
+    await setup();
+    const contributed = manifest.contributes.commands.map((c) => c.command).sort();
+    expect(contributed).toEqual(Object.values(UiCommands).sort());
+    for (const c of manifest.contributes.commands) expect(c.category).toBe("MCP Marshal");
+  });
+
+  it("offers one inline action set per server state that matches actionsFor", () => {
+    const inline = manifest.contributes.menus["view/item/context"].filter((m) => m.group?.startsWith("inline"));
+    const matches = (when: string | undefined, state: string) => {
+      const re = /viewItem =~ \/(.*)\/$/.exec(when ?? "");
+      return re ? new RegExp(re[1]).test(`mcpServer.${state}`) : false;
+    };
+    for (const state of ["stopped", "starting", "ready", "unhealthy", "exited", "backoff", "failed", "blocked", "stopping"]) {
+      const offered = inline.filter((m) => matches(m.when, state)).map((m) => m.command.replace("mcpMarshal.ui.", ""));
+      const expected = actionsFor(state).map((a) => `${a}Server`.replace("showLogsServer", "showLogs"));
+      if (state === "stopping") expected.splice(expected.indexOf("stopServer"), 1);
+      expect(new Set(offered), state).toEqual(new Set(expected));
+    }
+  });
+});

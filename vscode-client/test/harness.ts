@@ -1,0 +1,81 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as vscode from "vscode";
+import { LanguageServerHost } from "../src/languageServer";
+import type { ServerSnapshot } from "../src/protocol";
+import { ServerLogs } from "../src/serverLogs";
+import { LockStore, ServerStore } from "../src/serverStore";
+import { TelemetryForwarder } from "../src/telemetry";
+import { FakeLanguageClient } from "./fakeClient";
+import { fake } from "./fake/vscode";
+
+export const manifest = JSON.parse(
+  readFileSync(join(__dirname, "..", "package.json"), "utf8"),
+) as {
+  contributes: {
+    commands: Array<{ command: string; title: string; category?: string }>;
+    configuration: { properties: Record<string, { default?: unknown }> };
+    views: Record<string, Array<{ id: string }>>;
+    menus: Record<string, Array<{ command: string; when?: string; group?: string }>>;
+  };
+  activationEvents: string[];
+};
+
+export function snapshot(name: string, state: string, extra: Partial<ServerSnapshot> = {}): ServerSnapshot {
+  return { name, type: "stdio", state, pid: null, restarts: 0, uptime_s: null, last_error: null, ...extra };
+}
+
+/** A host wired to a fake client, the way `activate` wires the real one. */
+export function makeHost(options: { servers?: ServerSnapshot[]; interpreter?: string; failStart?: boolean } = {}) {
+  let now = 1_000_000;
+  const clock = { now: () => now, advance: (ms: number) => (now += ms) };
+  const servers = new ServerStore(clock.now);
+  const locks = new LockStore();
+  const logs = new ServerLogs();
+  const output = vscode.window.createOutputChannel("MCP Marshal", { log: true });
+  const telemetry = new TelemetryForwarder(vscode.window.createOutputChannel("MCP Marshal Telemetry", { log: true }));
+  const clients: FakeLanguageClient[] = [];
+  let serverList = options.servers ?? [];
+  const respond = (command: string, args: unknown[]): unknown => {
+    switch (command) {
+      case "mcpMarshal.listServers":
+        return { servers: serverList };
+      case "mcpMarshal.listLocks":
+        return { locks: [] };
+      case "mcpMarshal.showLogs":
+        return { name: args[0], lines: [`${String(args[0])} stderr 1`, `${String(args[0])} stderr 2`] };
+      default:
+        return { ok: true };
+    }
+  };
+  const host = new LanguageServerHost({
+    createClient: (launch, init) => {
+      const client = new FakeLanguageClient(launch, init, respond, options.failStart);
+      clients.push(client);
+      return client;
+    },
+    servers,
+    locks,
+    logs,
+    telemetry,
+    output,
+    interpreter: () => Promise.resolve(options.interpreter),
+  });
+  return {
+    host,
+    servers,
+    locks,
+    logs,
+    telemetry,
+    output,
+    clock,
+    clients,
+    client: () => clients[clients.length - 1],
+    setServerList: (list: ServerSnapshot[]) => (serverList = list),
+  };
+}
+
+export function resetEditor(): void {
+  fake.reset(manifest);
+  fake.workspaceFile = vscode.Uri.file("/work/demo/demo.code-workspace");
+}

@@ -1,0 +1,56 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import * as vscode from "vscode";
+import { TelemetryForwarder } from "../src/telemetry";
+import { fake } from "./fake/vscode";
+import { resetEditor } from "./harness";
+
+beforeEach(resetEditor);
+
+const batch = {
+  seq: 4,
+  records: [
+    { event: "ServerReady", ts: 1.5, name: "memory", handshake_ms: 31.2, server_info: { name: "mem" } },
+    { event: "ServerExited", ts: 2.5, name: "files", code: 1, signal: null },
+  ],
+  dropped: 3,
+};
+
+function makeForwarder() {
+  const channel = vscode.window.createOutputChannel("MCP Marshal Telemetry", { log: true });
+  return { forwarder: new TelemetryForwarder(channel), sent: () => fake.channel("MCP Marshal Telemetry")?.lines ?? [] };
+}
+
+describe("telemetry", () => {
+  it("forwards each record (and the drop count) to VS Code's telemetry logger when enabled", () => {
+    const { forwarder, sent } = makeForwarder();
+    forwarder.handleBatch(batch);
+    expect(sent()).toEqual([
+      '[info] mcp-marshal.mcp-marshal/ServerReady {"ts":1.5,"name":"memory","handshake_ms":31.2,"server_info":"{\\"name\\":\\"mem\\"}"}',
+      '[info] mcp-marshal.mcp-marshal/ServerExited {"ts":2.5,"name":"files","code":1}',
+      '[info] mcp-marshal.mcp-marshal/TelemetryDropped {"count":3}',
+    ]);
+  });
+
+  it("drops batches while the user has telemetry off, and follows the setting live", () => {
+    fake.telemetryEnabled = false;
+    const { forwarder, sent } = makeForwarder();
+    forwarder.handleBatch(batch);
+    expect(sent()).toEqual([]);
+    expect(forwarder.droppedWhileDisabled).toBe(2);
+
+    fake.setTelemetryEnabled(true);
+    forwarder.handleBatch({ records: [{ event: "ServerReady", name: "a" }] });
+    expect(sent()).toHaveLength(1);
+
+    fake.setTelemetryEnabled(false);
+    forwarder.handleBatch(batch);
+    expect(sent()).toHaveLength(1);
+  });
+
+  it("ignores malformed batches", () => {
+    const { forwarder, sent } = makeForwarder();
+    forwarder.handleBatch(null);
+    forwarder.handleBatch({ records: [] });
+    expect(sent()).toEqual([]);
+  });
+});
