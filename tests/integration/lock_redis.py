@@ -22,7 +22,8 @@ class RedisServer:
     """Start with ``start()``; ``stop()`` kills it; ``start()`` again reuses port and data dir
     (with ``appendonly=True`` the data, fence counters included, survives the restart)."""
 
-    def __init__(self, directory: Path | None = None, *, appendonly: bool = False) -> None:
+    def __init__(self, directory: Path | None = None, *, appendonly: bool = False, password: str | None = None) -> None:
+        self.password = password
         self.dir = Path(directory or tempfile.mkdtemp(prefix="lock-redis-"))
         self.port = free_port()
         self.appendonly = appendonly
@@ -35,6 +36,8 @@ class RedisServer:
     def start(self, timeout: float = 15.0) -> RedisServer:
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
         args += ["--save", "", "--daemonize", "no", "--loglevel", "warning"]
+        if self.password:
+            args += ["--requirepass", self.password]
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -45,7 +48,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return self
             except OSError:
                 pass
