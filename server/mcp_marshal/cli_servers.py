@@ -211,7 +211,7 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
             from mcp_marshal.config import load_workspace
 
             result = load_workspace(path)
-            if result.problems:
+            if result.problems and not as_json:  # in JSON mode, ConfigRejected carries them
                 _print_problems(result.problems, as_json)
             await orch.reload(result)
 

@@ -186,7 +186,9 @@ class Orchestrator:
 
     def _settled(self, name: str) -> bool:
         runner = self._runners[name]
-        if runner.state in (S.READY, S.FAILED, S.BLOCKED):
+        if runner.state == S.BLOCKED:  # settled only while a dependency is still not ready
+            return any(self._runners[d].state != S.READY for d in self._config.deps.get(name, ()) if d in self._runners)
+        if runner.state in (S.READY, S.FAILED):
             return True
         return runner.state == S.STOPPED and not self._wanted(name)
 
