@@ -58,7 +58,7 @@ class EventForwarder:
         else:
             how = f"exited (code {exited.code})"
         budget = f" ({event.attempt}/{event.max_restarts})" if event.max_restarts else f" (attempt {event.attempt})"
-        return f"MCP server '{event.name}' {how}, restarting in {event.delay_ms / 1000:g} s{budget}"
+        return f"MCP server '{event.name}' {how}, restarting in {_duration(event.delay_ms)}{budget}"
 
     async def _prompt_failed(self, event: ServerFailed) -> None:
         choice = await self._ls.window_show_message_request_async(
@@ -96,3 +96,8 @@ class EventForwarder:
 
     def _log(self, text: str) -> None:
         self._ls.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=text))
+
+
+def _duration(ms: int) -> str:
+    """``2 s``, ``1.5 s`` or ``250 ms``: what a person reads, without jitter's false precision."""
+    return f"{ms} ms" if ms < 1000 else f"{round(ms / 1000, 1):g} s"

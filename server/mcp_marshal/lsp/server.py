@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.exceptions import FeatureRequestError, JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from mcp_marshal import __version__
@@ -37,7 +38,10 @@ class MarshalServer(LanguageServer):
         self.folders: list[Path] = []
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Log errors instead of pygls' "Error in server" pop-up; requests already answer with them."""
+        """Log errors instead of pygls' "Error in server" pop-up; a failed request already
+        carries its error in the response, so only out-of-band errors are logged."""
+        if source is FeatureRequestError:
+            return
         log.error("%s: %s", getattr(source, "__name__", source), error)
         with contextlib.suppress(Exception):  # the client is gone
             self.window_log_message(
@@ -117,12 +121,19 @@ def _validate(ls: MarshalServer, uri: str) -> None:
         ls.session.validate_buffer(ls.workspace.get_text_document(uri).source)
 
 
+def _drop_expected_errors(record: logging.LogRecord) -> bool:
+    """pygls logs a traceback for every error response; a user's bad argument is not a bug."""
+    return not (record.exc_info and isinstance(record.exc_info[1], JsonRpcException))
+
+
 def run(tcp: str | None = None) -> int:
     """``mcp-marshal lsp``: serve on stdio (or one TCP connection) until the client goes away.
 
     Whatever ends the connection (``exit``, stdin EOF, SIGTERM), every server is stopped first.
     """
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="mcp-marshal: %(message)s")
+    for handler in logging.getLogger().handlers:  # handler filters also see records of child loggers
+        handler.addFilter(_drop_expected_errors)
     server = build_server()
     code = 0
     try:
