@@ -52,42 +52,62 @@ class Batcher:
     def __init__(self, limits: BatchLimits | None = None) -> None:
         self.limits = limits or BatchLimits()
         self._queue: deque[Record] = deque(maxlen=self.limits.max_queue)
-        self._dropped: dict[str, int] = {}
+        self._max_queue = self.limits.max_queue
+        self._batch_size = self.limits.batch_size
+        # queue_full drops are counted in plain ints (the flood path); other reasons in dicts.
+        self._full = 0
+        self._full_total = 0
+        self._other: dict[str, int] = {}
+        self._other_total: dict[str, int] = {}
         self._first_at: float | None = None
         self._seq = 0
         self.accepted = 0
-        self.dropped_total: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._queue)
 
+    @staticmethod
+    def _merge(full: int, other: Mapping[str, int]) -> dict[str, int]:
+        merged = {QUEUE_FULL: full} if full else {}
+        for reason, count in other.items():
+            merged[reason] = merged.get(reason, 0) + count
+        return merged
+
     @property
-    def pending_dropped(self) -> Mapping[str, int]:
-        """Drops not yet reported in a batch."""
-        return dict(self._dropped)
+    def pending_dropped(self) -> dict[str, int]:
+        """Drops not yet reported in a batch, by reason."""
+        return self._merge(self._full, self._other)
+
+    @property
+    def dropped_total(self) -> dict[str, int]:
+        """Every drop since creation, by reason."""
+        return self._merge(self._full_total, self._other_total)
 
     def add(self, record: Record, now: float) -> bool:
         """Queue ``record``; when full, the oldest waiting record is dropped and counted."""
         queue = self._queue
-        if len(queue) >= self.limits.max_queue:
-            self._count_drop(QUEUE_FULL, 1)
-        elif not queue and self._first_at is None:
+        n = len(queue)
+        if n >= self._max_queue:
+            self._full += 1
+            self._full_total += 1
+        elif n == 0 and self._first_at is None:
             self._first_at = now
         queue.append(record)  # a full deque with maxlen discards its oldest (left) end
         self.accepted += 1
-        return len(queue) == self.limits.batch_size
+        return n + 1 == self._batch_size
 
     def drop(self, reason: str, count: int, now: float) -> None:
         """Count records lost before they reached the queue (e.g. after shutdown)."""
         if count <= 0:
             return
-        self._count_drop(reason, count)
+        if reason == QUEUE_FULL:
+            self._full += count
+            self._full_total += count
+        else:
+            self._other[reason] = self._other.get(reason, 0) + count
+            self._other_total[reason] = self._other_total.get(reason, 0) + count
         if self._first_at is None:
             self._first_at = now
-
-    def _count_drop(self, reason: str, count: int) -> None:
-        self._dropped[reason] = self._dropped.get(reason, 0) + count
-        self.dropped_total[reason] = self.dropped_total.get(reason, 0) + count
 
     def next_due(self) -> float | None:
         """When the interval makes a batch due (None: nothing waits). Size is checked by ``due``."""
@@ -96,7 +116,7 @@ class Batcher:
         return self._first_at + self.limits.interval
 
     def due(self, now: float) -> bool:
-        if len(self._queue) >= self.limits.batch_size:
+        if len(self._queue) >= self._batch_size:
             return True
         return self._first_at is not None and now >= self._first_at + self.limits.interval
 
@@ -106,12 +126,13 @@ class Batcher:
         A batch holds at most ``batch_size`` records, oldest first, and every drop counted
         since the previous batch. Records left behind start a fresh interval at ``now``.
         """
-        if not (force or self.due(now)) or (not self._queue and not self._dropped):
+        if not (force or self.due(now)) or (not self._queue and not self._full and not self._other):
             return None
-        n = min(len(self._queue), self.limits.batch_size)
+        n = min(len(self._queue), self._batch_size)
         popleft = self._queue.popleft
         records = tuple(popleft() for _ in range(n))
-        dropped, self._dropped = self._dropped, {}
+        dropped = self.pending_dropped
+        self._full, self._other = 0, {}
         self._first_at = now if self._queue else None
         self._seq += 1
         return Batch(self._seq, records, dropped)
@@ -129,8 +150,9 @@ class Batcher:
         if excess > 0:
             for _ in range(excess):
                 self._queue.popleft()
-            self._count_drop(QUEUE_FULL, excess)
+            self.drop(QUEUE_FULL, excess, now)
         self._queue = deque(self._queue, maxlen=limits.max_queue)
         self.limits = limits
-        if self._first_at is None and (self._queue or self._dropped):
+        self._max_queue, self._batch_size = limits.max_queue, limits.batch_size
+        if self._first_at is None and (self._queue or self._full or self._other):
             self._first_at = now
