@@ -7,7 +7,7 @@ export default defineConfig({
     alias: { vscode: fileURLToPath(new URL("./test/fake/vscode.ts", import.meta.url)) },
   },
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "test/**/*.test.mts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

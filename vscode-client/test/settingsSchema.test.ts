@@ -88,7 +88,7 @@ describe("contributes.configuration schema", () => {
     };
     for (const [key, schema] of Object.entries(manifest.contributes.configuration.properties)) {
       if (!("description" in schema) && !("markdownDescription" in schema)) missing.push(key);
-      walk(key, schema as Record<string, unknown>);
+      walk(key, schema);
     }
     expect(missing).toEqual([]);
   });
