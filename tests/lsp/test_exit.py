@@ -18,8 +18,14 @@ from tests.support import pid_alive
 
 
 class RawClient:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    """A JSON-RPC peer over any pair of streams (the server's stdio, or a TCP connection)."""
+
+    def __init__(
+        self, proc: asyncio.subprocess.Process, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.proc = proc
+        self.reader = reader
+        self.writer = writer
         self.ready_pids: dict[str, int] = {}
         self.grandchildren: list[int] = []
 
@@ -28,20 +34,19 @@ class RawClient:
         proc = await asyncio.create_subprocess_exec(
             *SERVER_COMMAND, stdin=-1, stdout=-1, stderr=asyncio.subprocess.DEVNULL, env=SERVER_ENV
         )
-        return cls(proc)
+        assert proc.stdout is not None and proc.stdin is not None
+        return cls(proc, proc.stdout, proc.stdin)
 
     def send(self, message: dict[str, Any]) -> None:
         body = json.dumps({"jsonrpc": "2.0", **message}).encode()
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
     async def read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
         length = 0
-        while (line := await self.proc.stdout.readline()) not in (b"\r\n", b""):
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
-        return json.loads(await self.proc.stdout.readexactly(length))
+        return json.loads(await self.reader.readexactly(length))
 
     async def until_ready(self, names: set[str]) -> None:
         """Read messages (answering requests with null) until every name reported ready."""
@@ -81,13 +86,45 @@ async def _started(tmp_path: Path) -> RawClient:
 @pytest.mark.parametrize("how", ["close-stdin", "exit-without-shutdown"])
 async def test_no_process_outlives_a_vanished_client(tmp_path: Path, how: str) -> None:
     client = await _started(tmp_path)
-    assert client.proc.stdin is not None
     if how == "exit-without-shutdown":
         client.send({"method": "exit"})
-        await client.proc.stdin.drain()
+        await client.writer.drain()
     else:
-        client.proc.stdin.close()
+        client.writer.close()
     code = await asyncio.wait_for(client.proc.wait(), TIMEOUT)
     assert code == (1 if how == "exit-without-shutdown" else 0)
     for pid in [*client.ready_pids.values(), *client.grandchildren]:
         assert not pid_alive(pid), f"pid {pid} outlived the language server ({how})"
+
+
+async def test_tcp_mode_serves_one_client_and_stops_its_servers(tmp_path: Path) -> None:
+    ws = tmp_path / "tcp.code-workspace"
+    ws.write_text(workspace_text({"a": fake()}))
+    proc = await asyncio.create_subprocess_exec(
+        *SERVER_COMMAND, "--tcp", "127.0.0.1:0", stdin=asyncio.subprocess.DEVNULL, stderr=-1, env=SERVER_ENV
+    )
+    assert proc.stderr is not None
+    line = (await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)).decode()
+    port = int(re.search(r"listening on [\d.]+:(\d+)", line).group(1))  # type: ignore[union-attr]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    client = RawClient(proc, reader, writer)
+    client.send(
+        {
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "processId": None,
+                "capabilities": {},
+                "initializationOptions": {"workspaceFile": str(ws), "trusted": True},
+            },
+        }
+    )
+    client.send({"method": "initialized", "params": {}})
+    await asyncio.wait_for(client.until_ready({"a"}), TIMEOUT)
+    client.send({"id": 2, "method": "shutdown"})
+    while (await asyncio.wait_for(client.read(), TIMEOUT)).get("id") != 2:
+        pass
+    assert not pid_alive(client.ready_pids["a"])  # stopped before the shutdown reply
+    client.send({"method": "exit"})
+    assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+    writer.close()

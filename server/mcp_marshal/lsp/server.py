@@ -191,7 +191,8 @@ async def _accept_one(address: str) -> tuple[asyncio.StreamReader, asyncio.Strea
             accepted.set_result((reader, writer))
 
     listener = await asyncio.start_server(on_connect, host or "127.0.0.1", int(port))
-    print(f"mcp-marshal: listening on {host or '127.0.0.1'}:{port}", file=sys.stderr, flush=True)
+    bound_host, bound_port = listener.sockets[0].getsockname()[:2]  # port 0 picks a free one
+    print(f"mcp-marshal: listening on {bound_host}:{bound_port}", file=sys.stderr, flush=True)
     try:
         return await accepted
     finally:
