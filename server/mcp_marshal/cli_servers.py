@@ -186,10 +186,11 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
 
 async def _up(path: Path, config: Config, as_json: bool) -> int:
     from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus
-    from mcp_marshal.lsp.watcher import watch_file
-    from mcp_marshal.supervise.orchestrator import Orchestrator
+    from mcp_marshal.telemetry import build_pipeline
 
     bus = EventBus()
+    telemetry = build_pipeline(config, bus=bus)
+    await telemetry.start()
     stop = asyncio.Event()
     _install_stop_signals(stop)
     console = _console()
@@ -205,7 +206,20 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
 
         bus.subscribe(narrate)
 
-    async with Orchestrator(config, bus) as orch:
+    try:
+        await _supervise(path, config, bus, telemetry.redactor, stop, as_json)
+    finally:
+        await telemetry.shutdown(timeout=5)  # nothing queued is lost on exit
+    if not as_json:
+        console.print("stopped")
+    return 0
+
+
+async def _supervise(path: Path, config: Config, bus: Any, redactor: Any, stop: asyncio.Event, as_json: bool) -> None:
+    from mcp_marshal.lsp.watcher import watch_file
+    from mcp_marshal.supervise.orchestrator import Orchestrator
+
+    async with Orchestrator(config, bus, redactor=redactor) as orch:
 
         async def reload() -> None:
             from mcp_marshal.config import load_workspace
@@ -225,8 +239,7 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
                 if task is not None:
                     task.cancel()
         if not as_json:
-            console.print("stopping…")
-    return 0
+            _console().print("stopping…")
 
 
 async def _live_table(orch: Orchestrator, bus: Any, stop: asyncio.Event) -> None:

@@ -100,7 +100,8 @@ class ExitStatus:
 
 
 class StderrRing:
-    """The last lines a server wrote to stderr, each clipped: stderr is a log, kept bounded."""
+    """The last lines a server wrote to stderr, each clipped and redacted: stderr is a log,
+    kept bounded, and may echo a token the server was given."""
 
     def __init__(self, lines: int = STDERR_LINES) -> None:
         self.lines: deque[str] = deque(maxlen=lines)
@@ -119,6 +120,7 @@ class Child:
         lifeline: Lifeline | None,
         on_stderr: Callable[[str], None],
         ring: StderrRing,
+        clean: Callable[[str], str] = lambda line: line,
     ) -> None:
         self.proc = proc
         self.pid = proc.pid
@@ -126,6 +128,7 @@ class Child:
         self.ring = ring
         self._lifeline = lifeline
         self._on_stderr = on_stderr
+        self._clean = clean
         self._stderr_task = asyncio.create_task(self._read_stderr(), name=f"stderr-{proc.pid}")
         self._exit: ExitStatus | None = None
         self._wait_task = asyncio.create_task(self._wait(), name=f"wait-{proc.pid}")
@@ -164,7 +167,7 @@ class Child:
             tokens = min(float(LOG_LINES_PER_SECOND), tokens + (now - last) * LOG_LINES_PER_SECOND)
             last = now
             for raw in lines:
-                line = raw.rstrip("\r")[:STDERR_LINE_CHARS]
+                line = self._clean(raw.rstrip("\r")[:STDERR_LINE_CHARS])
                 self.ring.lines.append(line)
                 if tokens >= 1:
                     if suppressed:
@@ -175,8 +178,9 @@ class Child:
                 else:
                     suppressed += 1
         if partial:
-            self.ring.lines.append(partial[:STDERR_LINE_CHARS])
-            self._on_stderr(partial[:STDERR_LINE_CHARS])
+            line = self._clean(partial[:STDERR_LINE_CHARS])
+            self.ring.lines.append(line)
+            self._on_stderr(line)
         if suppressed:
             self._on_stderr(f"… {suppressed} stderr lines not forwarded (rate limit)")
 
@@ -228,6 +232,7 @@ async def spawn(
     lifeline: Lifeline | None,
     on_stderr: Callable[[str], None],
     ring: StderrRing | None = None,
+    clean: Callable[[str], str] = lambda line: line,
     base_env: Mapping[str, str] | None = None,
 ) -> Child:
     """Start ``spec``'s process in its own session with pipes on stdin, stdout and stderr."""
@@ -254,4 +259,4 @@ async def spawn(
         raise SpawnError(f"could not start `{spec.command}`: {exc.strerror or exc}") from exc
     if lifeline is not None:
         lifeline.register(proc.pid)
-    return Child(proc, lifeline, on_stderr, ring or StderrRing())
+    return Child(proc, lifeline, on_stderr, ring or StderrRing(), clean)

@@ -23,6 +23,7 @@ from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus
 from mcp_marshal.supervise.child import Lifeline, SpawnError
 from mcp_marshal.supervise.runner import ServerRunner, ServerSnapshot
 from mcp_marshal.supervise.states import ServerState
+from mcp_marshal.telemetry.redact import Redactor
 
 if TYPE_CHECKING:
     from mcp_marshal.config.workspace import LoadResult
@@ -69,14 +70,14 @@ class Orchestrator:
         input_resolver: InputResolver | None = None,
         lifeline: Lifeline | None = None,
         use_lifeline: bool = True,
-        on_secret: Callable[[str], None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self._config = config
+        self.redactor = redactor or Redactor.from_config(config)
         self.bus = bus
         self._input_resolver = input_resolver or env_input_resolver
         self._lifeline = lifeline
         self._own_lifeline = lifeline is None and use_lifeline
-        self._on_secret = on_secret
         self._inputs: dict[str, asyncio.Future[str | None]] = {}
         self._runners: dict[str, ServerRunner] = {n: self._runner(s) for n, s in config.servers.items()}
         self._waiters: dict[str, asyncio.Task[None]] = {}
@@ -148,8 +149,8 @@ class Orchestrator:
             value = await self._input_resolver(settings)
         except Exception:
             value = None
-        if value is not None and self._on_secret is not None:
-            self._on_secret(value)
+        if value is not None:
+            self.redactor.add_secret(value)
         return value
 
     # --- starting ----------------------------------------------------------------------------
@@ -276,6 +277,7 @@ class Orchestrator:
         the configuration, then start added and changed ones along the new DAG."""
         async with self._apply_lock:
             old = self._config
+            self.redactor.add_config(config)
             was_wanted = {n: self._wanted(n) for n in plan.restart}
             await self._stop_many([*plan.stop, *plan.restart], old.deps)
             for name in plan.stop:

@@ -79,6 +79,7 @@ class ServerRunner:
         lifeline: Lifeline | None = None,
         prepare: Prepare | None = None,
         on_change: Callable[[ServerRunner], None] = lambda _r: None,
+        clean: Callable[[str], str] = lambda text: text,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
@@ -94,6 +95,7 @@ class ServerRunner:
         self._lifeline = lifeline
         self._prepare = prepare
         self._on_change = on_change
+        self._clean = clean
         self._clock = clock
         self._ready_at: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -265,7 +267,7 @@ class ServerRunner:
 
     async def _spawn(self, spec: ServerSpec) -> Child:
         spawning = asyncio.ensure_future(
-            spawn(spec, lifeline=self._lifeline, on_stderr=self._on_stderr, ring=self.ring)
+            spawn(spec, lifeline=self._lifeline, on_stderr=self._on_stderr, ring=self.ring, clean=self._clean)
         )
         try:
             child = await asyncio.shield(spawning)
@@ -388,5 +390,6 @@ class ServerRunner:
         self.bus.publish(ServerLog(self.name, "stderr", line))
 
     def _on_noise(self, text: str) -> None:
+        text = self._clean(text)
         self.ring.lines.append(f"[stdout, not MCP] {text}")
         self.bus.publish(ServerLog(self.name, "stdout", text))
