@@ -161,7 +161,7 @@ def _marshal(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_extensions_valid_fixture_is_valid_for_the_models() -> None:
-    MarshalSettings.model_validate(_marshal(_settings(FIXTURES / "full.code-workspace")))
+    MarshalSettings.model_validate(_marshal(_settings(FIXTURES / "full.code-workspace")), strict=True)
 
 
 @pytest.mark.parametrize(
@@ -170,14 +170,12 @@ def test_the_extensions_valid_fixture_is_valid_for_the_models() -> None:
     ids=lambda c: c["why"],
 )
 def test_what_the_schema_rejects_the_models_reject(case: dict[str, Any]) -> None:
-    """The same cases the extension's ajv test rejects (vscode-client/test/settingsSchema.test.ts)."""
-    if case.get("pythonCoerces"):
-        pytest.skip("pydantic's lax mode coerces this string to an integer; the editor schema is stricter")
+    """The same cases the extension's ajv test rejects (vscode-client/test/settingsSchema.test.ts),
+    validated strictly as the workspace loader does (no string-to-number coercion)."""
     with pytest.raises(pydantic.ValidationError):
-        MarshalSettings.model_validate(_marshal(case["settings"]))
+        MarshalSettings.model_validate(_marshal(case["settings"]), strict=True)
 
 
-@pytest.mark.xfail(reason="the workspace loader reports the client's own mcpMarshal.server.* keys as unknown")
 def test_the_loader_accepts_the_clients_own_settings(tmp_path: Path) -> None:
     from mcp_marshal.config import load_workspace
 

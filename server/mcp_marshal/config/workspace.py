@@ -32,6 +32,8 @@ from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.variables import VariableContext, substitute
 
 PREFIX = "mcpMarshal."
+#: Settings for the editor extension (how to launch us), not for the supervisor: not ours to check.
+CLIENT_SECTIONS = frozenset({"server"})
 Path_ = tuple[str | int, ...]
 
 
@@ -197,12 +199,14 @@ class _Loader:
     def marshal_settings(self, settings: Mapping[str, Any]) -> MarshalSettings | None:
         raw: dict[str, Any] = {}
         for key, value in settings.items():
-            if key.startswith(PREFIX):
+            if key.startswith(PREFIX) and key[len(PREFIX) :].split(".")[0] not in CLIENT_SECTIONS:
                 raw[key[len(PREFIX) :]] = value
                 self.where[key[len(PREFIX) :]] = ("settings", key)
         nested = settings.get(PREFIX[:-1])
         if isinstance(nested, dict):  # VS Code also accepts "mcpMarshal": {"servers": …}
             for key, value in nested.items():
+                if key in CLIENT_SECTIONS:
+                    continue
                 if key in raw:
                     where = ("settings", PREFIX[:-1], key)
                     self.add_at(
