@@ -134,17 +134,17 @@ class WorkspaceSession:
         """Create the orchestrator (once) and start every autoStart server, with progress."""
         if self._closed or self.config is None:
             return
-        async with self._reload_lock:
+        async with self._reload_lock:  # a reload meanwhile sees the orchestrator, or waits for it
             if self._owner is None:
                 entered: asyncio.Future[Orchestrator] = asyncio.get_running_loop().create_future()
                 self._owner = asyncio.ensure_future(self._own_orchestrator(self.config, entered))
                 await entered
-            orchestrator = self.orchestrator
-            if orchestrator is None:
-                return
-            names = [name for name, spec in orchestrator.config.servers.items() if spec.auto_start]
-            async with StartProgress(self.ls, self.bus, names, "MCP: starting servers"):
-                await orchestrator.start_all()
+        orchestrator = self.orchestrator
+        if orchestrator is None:
+            return
+        names = [name for name, spec in orchestrator.config.servers.items() if spec.auto_start]
+        async with StartProgress(self.ls, self.bus, names, "MCP: starting servers"):
+            await orchestrator.start_all()
 
     async def _own_orchestrator(self, config: Config, entered: asyncio.Future[Orchestrator]) -> None:
         """One task enters and exits the orchestrator's context (its task groups are bound to it)."""
