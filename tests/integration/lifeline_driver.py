@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -46,6 +47,7 @@ async def main() -> None:
     parser.add_argument("--no-watchdog", action="store_true")
     parser.add_argument("--no-pdeathsig", action="store_true")
     parser.add_argument("--watch-restarts", action="store_true")
+    parser.add_argument("--fork-leak", action="store_true", help="fork a child that keeps every fd")
     args = parser.parse_args()
 
     lifeline = Lifeline(args.ledger_dir, watchdog=not args.no_watchdog, pdeathsig=not args.no_pdeathsig)
@@ -60,12 +62,20 @@ async def main() -> None:
         lifeline.register(proc.pid)
         procs.append((i, proc))
     grandchildren = [await grandchild_pid(proc) for i, proc in procs if i % 2 == 0]
+    leak = None
+    if args.fork_leak:  # like multiprocessing's fork: the lifeline's write end stays open in it
+        leak = os.fork()
+        if leak == 0:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            signal.sigwait({signal.SIGINT})
+            os._exit(0)
     info = {
         "driver": os.getpid(),
         "watchdog": lifeline.watchdog_pid,
         "ledger": str(lifeline.ledger_path),
         "children": [proc.pid for _, proc in procs],
         "grandchildren": grandchildren,
+        "leak": leak,
     }
     print(json.dumps(info), flush=True)
     watchdog = lifeline.watchdog_pid

@@ -254,6 +254,21 @@ def test_the_next_start_reaps_what_a_dead_supervisor_and_watchdog_left(
         lifeline.close_sync()
 
 
+def test_a_fork_that_keeps_the_write_end_open_does_not_blind_the_watchdog(
+    reaper: Reaper, ledger_dir: Path, tmp_path: Path
+) -> None:
+    driver = start_driver(reaper, ledger_dir, tmp_path, "--fork-leak")
+    (leak,) = reaper.track(driver.info["leak"])
+    assert alive(leak)
+    t0 = time.perf_counter()
+    driver.sigkill()
+    wait_for(all_gone(driver), SLOW_S)
+    elapsed = time.perf_counter() - t0
+    print(f"\nwrite end leaked by a fork: everything gone {elapsed * 1000:.0f} ms after the SIGKILL")
+    assert elapsed < REQUIRED_S  # no EOF here: the watchdog's parent-pid check caught it
+    assert alive(leak), "the fork is not ours to kill: it left no registered group"
+
+
 def test_a_watchdog_killed_while_the_supervisor_lives_is_replaced(
     reaper: Reaper, ledger_dir: Path, tmp_path: Path
 ) -> None:

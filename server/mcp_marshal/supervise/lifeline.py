@@ -356,7 +356,10 @@ class Lifeline:
         self._ledger_changed()
 
     async def close(self) -> None:
-        """Orderly end: the watchdog exits without killing, the ledger is removed."""
+        """Orderly end: the watchdog exits without killing, the ledger is removed.
+
+        Groups still registered are left running and unguarded: stop them before closing.
+        """
         proc = self._begin_close()
         if proc is not None:
             await asyncio.to_thread(self._reap_watchdog, proc)
