@@ -313,9 +313,9 @@ class Lifeline:
             assert self._ready is not None
             try:
                 await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT_S)
-            except TimeoutError:
+            except (TimeoutError, RuntimeError) as exc:
                 self._abort_start()
-                raise RuntimeError("lifeline watchdog did not start") from None
+                raise RuntimeError("lifeline watchdog did not start") from exc
         return report
 
     def start_sync(self) -> ReapReport:
@@ -419,6 +419,7 @@ class Lifeline:
         if proc is not None:
             proc.kill()
             proc.wait()
+        self._finish_close()
 
     # -- watchdog link
 
