@@ -83,12 +83,14 @@ async def _started(tmp_path: Path) -> RawClient:
     return client
 
 
-@pytest.mark.parametrize("how", ["close-stdin", "exit-without-shutdown"])
+@pytest.mark.parametrize("how", ["close-stdin", "exit-without-shutdown", "sigterm"])
 async def test_no_process_outlives_a_vanished_client(tmp_path: Path, how: str) -> None:
     client = await _started(tmp_path)
     if how == "exit-without-shutdown":
         client.send({"method": "exit"})
         await client.writer.drain()
+    elif how == "sigterm":
+        client.proc.terminate()
     else:
         client.writer.close()
     code = await asyncio.wait_for(client.proc.wait(), TIMEOUT)

@@ -48,9 +48,9 @@ class MarshalServer(LanguageServer):
                 types.LogMessageParams(type=types.MessageType.Error, message=f"mcp-marshal: {error}")
             )
 
-    async def close_session(self) -> None:
+    async def close_session(self, *, client_gone: bool = False) -> None:
         if self.session is not None:
-            await self.session.close()
+            await self.session.close(client_gone=client_gone)
 
 
 def build_server() -> MarshalServer:
@@ -176,7 +176,7 @@ async def _serve(server: MarshalServer, tcp: str | None) -> None:
     try:
         await asyncio.wait({conversation})
     finally:
-        await server.close_session()  # stdin EOF or a signal: the editor is gone
+        await server.close_session(client_gone=True)  # stdin EOF or a signal: the editor is gone
         stop.set()
 
 

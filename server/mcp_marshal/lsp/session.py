@@ -67,8 +67,13 @@ class WorkspaceSession:
         if result.config is not None:
             self._after_valid_config()
 
-    async def close(self) -> None:
-        """Stop every server and task; safe to call twice (shutdown, then exit)."""
+    async def close(self, *, client_gone: bool = False) -> None:
+        """Stop every server and task; safe to call twice (shutdown, then exit).
+
+        ``client_gone``: nobody is listening any more, so events are no longer forwarded.
+        """
+        if client_gone:
+            self._unsubscribe()
         if self._closed:
             return
         self._closed = True
