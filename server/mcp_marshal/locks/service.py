@@ -67,6 +67,7 @@ class LeaseService:
         self._wake = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self._unavailable_logged = False
+        self._closing = False
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -80,6 +81,7 @@ class LeaseService:
         self._watcher = asyncio.create_task(self._watch(), name="lease-watch")
 
     async def aclose(self) -> None:
+        self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -91,18 +93,14 @@ class LeaseService:
     # --- calls (the LSP commands map 1:1 onto these) ----------------------------------------
 
     async def acquire(self, task: str, owner: str, ttl_ms: int | None = None) -> Lease | None:
-        lease = await self._call(
-            self.store.acquire, task, owner, ttl_ms or self.default_ttl_ms, bind=self._bind
-        )
+        lease = await self._call(self.store.acquire, task, owner, ttl_ms or self.default_ttl_ms, bind=self._bind)
         if lease is None:
             self._bus.publish(LeaseDenied(task=task, owner=owner, token=None))
         await self.sync()
         return lease
 
     async def renew(self, task: str, owner: str, token: int, ttl_ms: int | None = None) -> Lease | None:
-        lease = await self._call(
-            self.store.renew, LeaseRef(task, owner, token), ttl_ms or self.default_ttl_ms
-        )
+        lease = await self._call(self.store.renew, LeaseRef(task, owner, token), ttl_ms or self.default_ttl_ms)
         if lease is None:
             self._bus.publish(LeaseDenied(task=task, owner=owner, token=token))
         await self.sync()
@@ -222,9 +220,14 @@ class LeaseService:
         return delay
 
     async def _watch(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._next_delay())
+        while not self._closing:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that races
+            # with the wake-up, leaving aclose() waiting forever.
+            try:
+                async with asyncio.timeout(self._next_delay()):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
             self._wake.clear()
             try:
                 await self.sync()

@@ -103,9 +103,7 @@ class SqliteStore:
         self._writes = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
             self._run(self._setup, synchronous)
         except (sqlite3.Error, OSError) as exc:
             raise LockStoreUnavailable(f"lease database {self.path} cannot be opened: {exc}") from exc
@@ -167,9 +165,7 @@ class SqliteStore:
         return rules.Record(*row) if row is not None else None
 
     def _fetch(self, task: str) -> rules.Record | None:
-        return self._record(
-            self._run(lambda: self._db.execute(f"{_SELECT} WHERE task = ?", (task,)).fetchone())
-        )
+        return self._record(self._run(lambda: self._db.execute(f"{_SELECT} WHERE task = ?", (task,)).fetchone()))
 
     # --- the contract -----------------------------------------------------------------------
 
@@ -239,9 +235,7 @@ class SqliteStore:
         return [r.lease() for r in recs if rules.is_held(r, now, self._alive)]
 
     def check(self, task: str, token: int) -> bool:
-        row = self._run(
-            lambda: self._db.execute("SELECT token FROM leases WHERE task = ?", (task,)).fetchone()
-        )
+        row = self._run(lambda: self._db.execute("SELECT token FROM leases WHERE task = ?", (task,)).fetchone())
         return row is not None and row[0] == token
 
     def log_end(self) -> str:
