@@ -42,8 +42,20 @@ def _run_lsp(args: argparse.Namespace) -> int:
     return run(tcp=args.tcp)
 
 
+def _lsp_parser() -> argparse.ArgumentParser:
+    """Only ``lsp``: the editor starts us often and waits for ``initialize``, so skip
+    importing every other subcommand's module."""
+    parser = argparse.ArgumentParser(prog="mcp-marshal")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lsp = sub.add_parser("lsp")
+    lsp.add_argument("--tcp", metavar="HOST:PORT")
+    lsp.set_defaults(run=_run_lsp)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _lsp_parser() if argv[:1] == ["lsp"] and "-h" not in argv and "--help" not in argv else build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -174,12 +174,11 @@ class McpStdio:
         if params is not None:
             msg["params"] = params
         try:
-            self._send(msg)
-            await self._writer.drain()
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout):  # a server that stops reading stalls drain() too
+                self._send(msg)
+                await self._writer.drain()
                 return await future
         except TimeoutError:
-            self._pending.pop(req_id, None)
             try:  # polite: tell the server we stopped waiting
                 self._send(
                     {
@@ -192,8 +191,15 @@ class McpStdio:
                 pass
             raise
         except (ConnectionResetError, BrokenPipeError) as exc:
-            self._pending.pop(req_id, None)
             raise ConnectionClosed("the server's stdin is closed") from exc
+        finally:
+            # Forget the request however it ended, so a late answer or EOF never sets an
+            # exception on a future nobody awaits ("Future exception was never retrieved").
+            self._pending.pop(req_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()
+            else:
+                future.cancel()
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
