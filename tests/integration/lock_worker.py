@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS fence(task TEXT PRIMARY KEY, max_token INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS writes(seq INTEGER PRIMARY KEY, task TEXT, token INTEGER, kind TEXT,
   pid INTEGER, accepted INTEGER);
 CREATE TABLE IF NOT EXISTS grants(task TEXT, token INTEGER, pid INTEGER);
+CREATE TABLE IF NOT EXISTS control(nemesis_done INTEGER);
 """
 
 
@@ -63,7 +64,9 @@ def main() -> None:
     res = open_resource(args.resource)
     tasks = args.tasks.split(",")
     owner = f"worker-{os.getpid()}"
-    while res.execute("SELECT count(*) FROM grants").fetchone()[0] < args.target:
+    # Run until the target is reached and the test's nemesis has done all its faults.
+    done = "SELECT (SELECT count(*) FROM grants) >= ? AND EXISTS (SELECT 1 FROM control)"
+    while not res.execute(done, (args.target,)).fetchone()[0]:
         task = random.choice(tasks)
         try:
             lease = store.acquire(task, owner, args.ttl_ms, bind=True)
