@@ -1,4 +1,4 @@
-"""The Neovim configuration in docs/neovim.md, run for real in a headless Neovim (if installed)."""
+"""The Neovim configuration in the README, run for real in a headless Neovim (if installed)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from tests.lsp.conftest import SERVER_ENV, fake, workspace_text
 from tests.support import pid_alive
 
-DOC = Path(__file__).parents[2] / "docs" / "neovim.md"
+README = Path(__file__).parents[2] / "README.md"
 NVIM = shutil.which("nvim")
 
 SCRIPT = """
@@ -38,7 +38,8 @@ end }})
 
 @pytest.mark.skipif(NVIM is None, reason="nvim is not installed")
 def test_documented_neovim_config_starts_server_and_runs_a_command(tmp_path: Path) -> None:
-    lua = re.search(r"```lua\n(.*?)```", DOC.read_text(), re.S)
+    section = README.read_text().split("## Neovim", 1)[1]
+    lua = re.search(r"```lua\n(.*?)```", section, re.S)
     assert lua is not None
     (tmp_path / "mcp_marshal.lua").write_text(lua.group(1))
     ws = tmp_path / "n.code-workspace"
