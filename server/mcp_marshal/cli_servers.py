@@ -124,6 +124,15 @@ def _command_line(config: Config, name: str) -> str:
     return f"{spec.type} {spec.url}"
 
 
+def _load_args(args: argparse.Namespace) -> tuple[Path, Config] | int:
+    """The workspace named by ``args`` and its configuration, or the exit code saying why not."""
+    path = _workspace(args.workspace)
+    if path is None:
+        return EXIT_USAGE
+    config = _load(path, args.json)
+    return EXIT_PROBLEMS if config is None else (path, config)
+
+
 def _refuse_untrusted(config: Config, names: list[str], path: Path, verb: str) -> int:
     console = _console(stderr=True)
     console.print(f"[yellow]Not trusted:[/] {path} would {verb} these servers:")
@@ -137,12 +146,10 @@ def _refuse_untrusted(config: Config, names: list[str], path: Path, verb: str) -
 
 
 def run_check(args: argparse.Namespace) -> int:
-    path = _workspace(args.workspace)
-    if path is None:
-        return EXIT_USAGE
-    config = _load(path, args.json)
-    if config is None:
-        return EXIT_PROBLEMS
+    loaded = _load_args(args)
+    if isinstance(loaded, int):
+        return loaded
+    path, config = loaded
     from mcp_marshal.config import dag
 
     levels = dag.levels(config.deps)
@@ -167,12 +174,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    path = _workspace(args.workspace)
-    if path is None:
-        return EXIT_USAGE
-    config = _load(path, args.json)
-    if config is None:
-        return EXIT_PROBLEMS
+    loaded = _load_args(args)
+    if isinstance(loaded, int):
+        return loaded
+    path, config = loaded
     if not args.trust:
         return _refuse_untrusted(config, list(config.servers), path, "start")
     return asyncio.run(_up(path, config, args.json))
@@ -290,12 +295,10 @@ def _duration(seconds: float | None) -> str:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    path = _workspace(args.workspace)
-    if path is None:
-        return EXIT_USAGE
-    config = _load(path, args.json)
-    if config is None:
-        return EXIT_PROBLEMS
+    loaded = _load_args(args)
+    if isinstance(loaded, int):
+        return loaded
+    path, config = loaded
     names = list(config.servers)
     if args.server:
         unknown = [n for n in args.server if n not in config.servers]

@@ -296,17 +296,19 @@ class ServerRunner:
             self.last_error = self._exit_reason(child, exc)
             await self._kill(child)
             return
-        hs = self.handshake
-        self.last_error = ""
-        self.bus.publish(ServerReady(self.name, round(hs.ms, 1), hs.protocol_version, dict(hs.server_info)))
-        self._set(S.READY)
-        self.budget.on_ready(self._clock())
+        self._became_ready(self.handshake)
         try:
             await self._watch(child, conn, spec)
         except _Unhealthy:
             await self._kill(child)
             return
         self.last_error = self._exit_reason(child, None)
+
+    def _became_ready(self, hs: Handshake) -> None:
+        self.last_error = ""
+        self.bus.publish(ServerReady(self.name, round(hs.ms, 1), hs.protocol_version, dict(hs.server_info)))
+        self._set(S.READY)
+        self.budget.on_ready(self._clock())
 
     def _exit_reason(self, child: Child, exc: BaseException | None) -> str:
         status = child.exit_status
@@ -360,11 +362,7 @@ class ServerRunner:
         except (HttpCheckError, RpcError, TimeoutError) as exc:
             self.last_error = str(exc) or f"no MCP handshake within {spec.health.start_timeout_ms} ms"
             return
-        hs = self.handshake
-        self.last_error = ""
-        self.bus.publish(ServerReady(self.name, round(hs.ms, 1), hs.protocol_version, dict(hs.server_info)))
-        self._set(S.READY)
-        self.budget.on_ready(self._clock())
+        self._became_ready(self.handshake)
         health = spec.health
         misses = 0
         while health.ping_interval_ms:

@@ -63,10 +63,13 @@ _MIN_PATTERN_TEXT = 7
 
 
 def _opaque_repl(m: re.Match[str]) -> str:
-    b64 = m.group("b64")
-    # A long run of letters only (or digits only, or a path) is not a credential.
-    if b64 is not None and not (any(c.isdigit() for c in b64) and any(c.isalpha() for c in b64) and b64.count("/") < 3):
-        return b64
+    run = m.group()
+    # A long run of letters only or digits only (a hex-looking "eeee…", a number, a word) has
+    # no entropy to protect; a secret mixes both. Paths are not credentials either.
+    if not (any(c.isdigit() for c in run) and any(c.isalpha() for c in run)):
+        return run
+    if m.group("b64") is not None and run.count("/") >= 3:
+        return run
     return PLACEHOLDER
 
 
