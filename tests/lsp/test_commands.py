@@ -58,12 +58,14 @@ async def test_commands(client: LanguageClient, tmp_path: Path) -> None:
 
     logs = await command(client, "mcpMarshal.showLogs", "a")
     assert logs["name"] == "a" and "hello from a" in logs["lines"]
+    # every env value counts as a secret, so the line (FAKE_STDERR's own value) reaches the log redacted
     await wait_until(
-        lambda: any("[a] last" in m.message and "hello from a" in m.message for m in client.log_messages),
+        lambda: any("[a] last" in m.message and "<redacted>" in m.message for m in client.log_messages),
         "the logs in window/logMessage",
     )
     # stderr lines are forwarded as they come, prefixed with the server's name
-    assert any(m.message == "[a] hello from a" and m.type == types.MessageType.Log for m in client.log_messages)
+    assert any(m.message == "[a] <redacted>" and m.type == types.MessageType.Log for m in client.log_messages)
+    assert not [m for m in client.log_messages if "hello from a" in m.message]
 
     reloaded = await command(client, "mcpMarshal.reloadConfig")
     assert reloaded["applied"] is False and reloaded["summary"] == "no changes"

@@ -18,7 +18,7 @@ async def open_workspace(ls: MarshalServer) -> None:
     file = ls.options.workspace_file or _find(ls)
     if file is None:
         return
-    ls.session = WorkspaceSession(ls, file, trusted=ls.options.trusted)
+    ls.session = WorkspaceSession(ls, file, trusted=ls.options.trusted, telemetry=ls.options.telemetry)
     await ls.session.open()
 
 

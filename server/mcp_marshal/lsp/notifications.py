@@ -1,4 +1,5 @@
-"""Core events → what the user sees: warnings, failure prompts, live state, forwarded stderr."""
+"""Core events → what the user sees: warnings, failure prompts, live state, forwarded stderr,
+lease changes."""
 
 from __future__ import annotations
 
@@ -9,15 +10,27 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from mcp_marshal.events import Event, RestartScheduled, ServerExited, ServerFailed, ServerLog, ServerStateChanged
+from mcp_marshal.events import (
+    Event,
+    LeaseEvent,
+    LeaseExpired,
+    RestartScheduled,
+    ServerExited,
+    ServerFailed,
+    ServerLog,
+    ServerStateChanged,
+)
 from mcp_marshal.lsp.log_limit import TokenBucket
 
 if TYPE_CHECKING:
     from mcp_marshal.lsp.session import WorkspaceSession
 
 STATE_CHANGED = "mcpMarshal/serverStateChanged"
+LOCK_CHANGED = "mcpMarshal/lockChanged"
 RESTART = "Restart"
 SHOW_LOGS = "Show Logs"
+#: Free-text fields of a state change and its snapshot that may quote a server's output.
+FREE_TEXT = ("detail", "stderr_tail", "last_error")
 #: Quiet time after which the count of suppressed stderr lines is reported on its own.
 SUPPRESSED_REPORT_S = 1.0
 
@@ -43,11 +56,24 @@ class EventForwarder:
             self._session.spawn(self._prompt_failed(event), f"prompt-failed-{event.name}")
         elif isinstance(event, ServerLog):
             self._forward_log(event)
+        elif isinstance(event, LeaseEvent):
+            self._lease_changed(event)
 
     def _state_changed(self, event: ServerStateChanged) -> None:
-        payload: dict[str, Any] = event.to_dict()
-        payload["server"] = self._session.snapshot_dict(event.name)
+        payload: dict[str, Any] = self._redact_free_text(event.to_dict())
+        snapshot = self._session.snapshot_dict(event.name)
+        payload["server"] = self._redact_free_text(snapshot) if snapshot is not None else None
         self._ls.protocol.notify(STATE_CHANGED, payload)
+
+    def _lease_changed(self, event: LeaseEvent) -> None:
+        """Every lease change, by any process sharing the store; an expiry is also worth a word
+        to the user, since someone's work on that task stopped without saying so."""
+        self._ls.protocol.notify(LOCK_CHANGED, event.to_dict())
+        if isinstance(event, LeaseExpired):
+            self._show(
+                types.MessageType.Info,
+                f"Lease on '{event.task}' held by {event.owner} expired without release (token {event.token})",
+            )
 
     def _restart_text(self, event: RestartScheduled) -> str:
         exited = self._last_exit.get(event.name)
@@ -64,7 +90,7 @@ class EventForwarder:
         choice = await self._ls.window_show_message_request_async(
             types.ShowMessageRequestParams(
                 type=types.MessageType.Error,
-                message=f"MCP server '{event.name}' failed: {event.reason}",
+                message=f"MCP server '{event.name}' failed: {self._redact(event.reason)}",
                 actions=[types.MessageActionItem(title=RESTART), types.MessageActionItem(title=SHOW_LOGS)],
             )
         )
@@ -90,6 +116,18 @@ class EventForwarder:
         count = self._buckets[name].drain_suppressed()
         if count:
             self._log(f"[{name}] … {count} lines suppressed")
+
+    def _redact(self, text: str) -> str:
+        """Server-derived text (stderr, failure reasons) through the workspace's secrets."""
+        redactor = self._session.redactor
+        return redactor.redact(text) if redactor is not None else text
+
+    def _redact_free_text(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Only the free text: names and states stay verbatim even when they equal an env value."""
+        redactor = self._session.redactor
+        if redactor is None:
+            return fields
+        return {k: redactor.redact_value(v) if k in FREE_TEXT else v for k, v in fields.items()}
 
     def _show(self, kind: types.MessageType, text: str) -> None:
         self._ls.window_show_message(types.ShowMessageParams(type=kind, message=text))

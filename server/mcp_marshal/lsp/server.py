@@ -48,6 +48,14 @@ class MarshalServer(LanguageServer):
                 types.LogMessageParams(type=types.MessageType.Error, message=f"mcp-marshal: {error}")
             )
 
+    def window_log_message(self, params: types.LogMessageParams) -> None:
+        """Every log line leaves through the workspace's redactor: error texts and server output
+        may quote an env, header or input value."""
+        redactor = self.session.redactor if self.session is not None else None
+        if redactor is not None:
+            params = types.LogMessageParams(type=params.type, message=redactor.redact(params.message))
+        super().window_log_message(params)
+
     async def close_session(self, *, client_gone: bool = False) -> None:
         if self.session is not None:
             await self.session.close(client_gone=client_gone)

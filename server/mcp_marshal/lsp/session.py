@@ -1,4 +1,5 @@
-"""One supervised workspace file: its configuration, trust, orchestrator, watcher and tasks.
+"""One supervised workspace file: its configuration, trust, orchestrator, leases, telemetry,
+watcher and tasks.
 
 Every background task (the orchestrator's owner, the watcher, user prompts) is created through
 ``spawn`` and awaited by ``close``, so shutting down leaves nothing running and no process alive.
@@ -21,12 +22,15 @@ from mcp_marshal.config import Config, LoadResult, load_workspace, plan_reload
 from mcp_marshal.events import ConfigRejected, EventBus
 from mcp_marshal.lsp.diagnostics import Diagnostics
 from mcp_marshal.lsp.inputs import InputResolver
+from mcp_marshal.lsp.leases import Leases
 from mcp_marshal.lsp.notifications import EventForwarder
 from mcp_marshal.lsp.progress import StartProgress
+from mcp_marshal.lsp.telemetry import Telemetry
 from mcp_marshal.lsp.watcher import watch_file
 
 if TYPE_CHECKING:
     from mcp_marshal.supervise.orchestrator import Orchestrator
+    from mcp_marshal.telemetry import Redactor
 
 log = logging.getLogger(__name__)
 START = "Start"
@@ -38,7 +42,7 @@ class SessionError(Exception):
 
 
 class WorkspaceSession:
-    def __init__(self, ls: LanguageServer, file: Path, *, trusted: bool) -> None:
+    def __init__(self, ls: LanguageServer, file: Path, *, trusted: bool, telemetry: bool = False) -> None:
         self.ls = ls
         self.file = file
         self.trusted = trusted
@@ -48,6 +52,8 @@ class WorkspaceSession:
         self.orchestrator: Orchestrator | None = None
         self.diagnostics = Diagnostics(ls, file)
         self._inputs = InputResolver(ls)
+        self.leases = Leases(self.bus)
+        self.telemetry = Telemetry(ls, self.bus, enabled=telemetry)
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._owner: asyncio.Task[None] | None = None
@@ -65,10 +71,12 @@ class WorkspaceSession:
         self.spawn(watch_file(self.file, self.reload, armed), "watcher")
         await armed.wait()
         if result.config is not None:
+            await self._open_features()
             self._after_valid_config()
 
     async def close(self, *, client_gone: bool = False) -> None:
-        """Stop every server and task; safe to call twice (shutdown, then exit).
+        """Stop every server and task, close the lease store, then drain telemetry (bounded), so
+        the records of the shutdown itself are delivered; safe to call twice (shutdown, then exit).
 
         ``client_gone``: nobody is listening any more, so events are no longer forwarded.
         """
@@ -84,6 +92,8 @@ class WorkspaceSession:
             self._stop.set()
             with contextlib.suppress(Exception):
                 await self._owner
+        await self.leases.close()
+        await self.telemetry.close(client_gone=client_gone)
         self._unsubscribe()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any] | None:
@@ -133,7 +143,24 @@ class WorkspaceSession:
         if self.trusted and self._owner is not None:
             return
         self.trusted = True
+        await self._open_features()  # what waited for trust (a Redis store, a telemetry file)
         await self.start()
+
+    async def _open_features(self) -> None:
+        """Open leases and telemetry for the current configuration, or apply it to them.
+
+        Neither spawns anything, so both open before trust, except where the file names a
+        place outside our state directory (a Redis URL, a telemetry file): that waits for trust.
+        """
+        if self.config is None or self._closed:
+            return
+        await self.telemetry.configure(self.config, trusted=self.trusted)
+        await self.leases.configure(self.config.locks, self.config.file, trusted=self.trusted)
+
+    @property
+    def redactor(self) -> Redactor | None:
+        """The secrets of this workspace (server env/headers, inputs), once telemetry runs."""
+        return self.telemetry.redactor
 
     async def start(self) -> None:
         """Create the orchestrator (once) and start every autoStart server, with progress."""
@@ -156,7 +183,9 @@ class WorkspaceSession:
         from mcp_marshal.supervise.orchestrator import Orchestrator
 
         try:
-            async with Orchestrator(config, self.bus, input_resolver=self._inputs) as orchestrator:
+            async with Orchestrator(
+                config, self.bus, input_resolver=self._inputs, redactor=self.telemetry.redactor
+            ) as orchestrator:
                 self.orchestrator = orchestrator
                 entered.set_result(orchestrator)
                 await self._stop.wait()
@@ -198,6 +227,7 @@ class WorkspaceSession:
                     f"MCP: {self.file.name} has {len(errors)} problem(s); kept running config",
                 )
                 return {"applied": False, "problems": [p.format() for p in errors]}
+            await self._open_features()
             if self.orchestrator is None:
                 self._after_valid_config()
                 return {"applied": False, "reason": "servers not started"}

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pygls.lsp.server import LanguageServer
 
-from mcp_marshal.lsp.commands import servers
+from mcp_marshal.lsp.commands import locks, servers, telemetry
 from mcp_marshal.lsp.commands.args import Command, register
 
-MODULES = (servers,)
+MODULES = (servers, locks, telemetry)
 
 
 def register_all(server: LanguageServer) -> None:

@@ -1,0 +1,90 @@
+"""Lease commands (DESIGN §7): acquire, renew, release and list task locks.
+
+A store that cannot be reached is a ``RequestFailed`` naming it, never a refusal: the outcome
+of the call is unknown, so the caller must not read it as "held by someone else".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from mcp_marshal.lsp.commands.args import Args, Command, RequestFailed
+
+if TYPE_CHECKING:
+    from mcp_marshal.locks import Lease
+    from mcp_marshal.lsp.session import WorkspaceSession
+
+
+@contextmanager
+def _store_errors(args: Args) -> Iterator[None]:
+    from mcp_marshal.locks import LockStoreUnavailable  # imported after initialize, like the core
+
+    try:
+        yield
+    except LockStoreUnavailable as exc:
+        raise RequestFailed(f"{args.command}: {exc}") from None
+
+
+def _lease(lease: Lease | None) -> dict[str, Any] | None:
+    from mcp_marshal.lsp.leases import lease_dict
+
+    return lease_dict(lease) if lease is not None else None
+
+
+def _ttl(args: Args, index: int) -> int | None:
+    ttl = args.integer(index, "TTL_MS")
+    if ttl == 0:
+        raise args.invalid("TTL_MS must be > 0 (leave it out for mcpMarshal.locks.defaultTtlMs)")
+    return ttl
+
+
+def _token(args: Args, index: int) -> int:
+    token = args.integer(index, "TOKEN")
+    if token is None:
+        raise args.invalid("missing TOKEN")
+    return token
+
+
+async def acquire_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
+    task, owner, ttl = args.text(0, "TASK"), args.text(1, "OWNER"), _ttl(args, 2)
+    args.at_most(3)
+    with _store_errors(args):
+        service = await session.leases.service()
+        lease = await service.acquire(task, owner, ttl)
+        if lease is not None:
+            return {"acquired": True, "lease": _lease(lease)}
+        holder = await service.get(task)
+    return {"acquired": False, "holder": _lease(holder)}
+
+
+async def renew_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
+    task, owner, token, ttl = args.text(0, "TASK"), args.text(1, "OWNER"), _token(args, 2), _ttl(args, 3)
+    args.at_most(4)
+    with _store_errors(args):
+        lease = await (await session.leases.service()).renew(task, owner, token, ttl)
+    return {"renewed": lease is not None, "lease": _lease(lease)}
+
+
+async def release_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
+    task, owner, token = args.text(0, "TASK"), args.text(1, "OWNER"), _token(args, 2)
+    args.at_most(3)
+    with _store_errors(args):
+        released = await (await session.leases.service()).release(task, owner, token)
+    return {"released": released}
+
+
+async def list_locks(session: WorkspaceSession, args: Args) -> dict[str, Any]:
+    args.at_most(0)
+    with _store_errors(args):
+        leases = await (await session.leases.service()).list()
+    return {"locks": [_lease(lease) for lease in leases]}
+
+
+COMMANDS: dict[str, Command] = {
+    "mcpMarshal.acquireLock": Command("mcpMarshal.acquireLock TASK OWNER [TTL_MS]", acquire_lock),
+    "mcpMarshal.renewLock": Command("mcpMarshal.renewLock TASK OWNER TOKEN [TTL_MS]", renew_lock),
+    "mcpMarshal.releaseLock": Command("mcpMarshal.releaseLock TASK OWNER TOKEN", release_lock),
+    "mcpMarshal.listLocks": Command("mcpMarshal.listLocks", list_locks),
+}
