@@ -60,6 +60,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self.states: list[dict[str, Any]] = []
+        #: mcpMarshal/lockChanged payloads and telemetry/event batches, in arrival order
+        self.locks: list[dict[str, Any]] = []
+        self.telemetry: list[dict[str, Any]] = []
         self.prompts: list[types.ShowMessageRequestParams] = []
         self.input_requests: list[dict[str, Any]] = []
         #: title to answer each prompt with, chosen by its message; None dismisses it
@@ -86,6 +89,14 @@ async def client(lsp_client: LanguageClient):
     def on_state(ls: LanguageClient, params: Any) -> None:
         rec.states.append(_plain(params))
 
+    @lsp_client.feature("mcpMarshal/lockChanged")
+    def on_lock(ls: LanguageClient, params: Any) -> None:
+        rec.locks.append(_plain(params))
+
+    @lsp_client.feature(types.TELEMETRY_EVENT)
+    def on_telemetry(ls: LanguageClient, params: Any) -> None:
+        rec.telemetry.append(_plain(params))
+
     @lsp_client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
     def on_prompt(ls: LanguageClient, params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
         rec.prompts.append(params)
@@ -111,8 +122,9 @@ async def open_session(
     trusted: bool = True,
     root: Path | None = None,
     progress: bool = True,
+    telemetry: bool = False,
 ) -> types.InitializeResult:
-    options: dict[str, Any] = {"trusted": trusted}
+    options: dict[str, Any] = {"trusted": trusted, "telemetry": telemetry}
     if workspace_file is not None:
         options["workspaceFile"] = workspace_file.as_uri()
     folder = root or (workspace_file.parent if workspace_file else None)
@@ -163,6 +175,16 @@ async def wait_states(client: LanguageClient, want: dict[str, str], timeout: flo
             got = {n: s["state"] for n, s in listed.items()}
             raise AssertionError(f"timed out waiting for {want}; servers are {got}")
         await asyncio.sleep(0.05)
+
+
+async def run_cli(*args: str) -> tuple[int, Any]:
+    """``python -m mcp_marshal ARGS --json`` in its own process, sharing the server's state
+    directory (and so its lease database); returns the exit code and the parsed JSON line."""
+    proc = await asyncio.create_subprocess_exec(
+        PY, "-m", "mcp_marshal", *args, "--json", env=SERVER_ENV, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    return proc.returncode or 0, json.loads(out.decode().strip().splitlines()[-1])
 
 
 def messages(client: LanguageClient, kind: types.MessageType | None = None) -> list[str]:

@@ -55,6 +55,9 @@ class WorkspaceSession:
         self.leases = Leases(self.bus)
         self.telemetry = Telemetry(ls, self.bus, enabled=telemetry)
         self._reload_lock = asyncio.Lock()
+        self.opened = asyncio.Event()
+        """Set once ``open`` is done: a lease or telemetry command that arrives while the editor
+        is still starting waits for it instead of failing."""
         self._stop = asyncio.Event()
         self._owner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -66,13 +69,16 @@ class WorkspaceSession:
 
     async def open(self) -> None:
         """Read and validate the file, start watching it, then start (or ask for trust)."""
-        result = self._load_disk()
-        armed = asyncio.Event()
-        self.spawn(watch_file(self.file, self.reload, armed), "watcher")
-        await armed.wait()
-        if result.config is not None:
-            await self._open_features()
-            self._after_valid_config()
+        try:
+            result = self._load_disk()
+            armed = asyncio.Event()
+            self.spawn(watch_file(self.file, self.reload, armed), "watcher")
+            await armed.wait()
+            if result.config is not None:
+                await self._open_features()
+                self._after_valid_config()
+        finally:
+            self.opened.set()
 
     async def close(self, *, client_gone: bool = False) -> None:
         """Stop every server and task, close the lease store, then drain telemetry (bounded), so

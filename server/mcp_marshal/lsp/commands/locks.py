@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mcp_marshal.lsp.commands.args import Args, Command, RequestFailed
 
 if TYPE_CHECKING:
-    from mcp_marshal.locks import Lease
+    from mcp_marshal.locks import Lease, LeaseService
     from mcp_marshal.lsp.session import WorkspaceSession
 
 
@@ -25,6 +25,11 @@ def _store_errors(args: Args) -> Iterator[None]:
         yield
     except LockStoreUnavailable as exc:
         raise RequestFailed(f"{args.command}: {exc}") from None
+
+
+async def _service(session: WorkspaceSession) -> LeaseService:
+    await session.opened.wait()
+    return await session.leases.service()
 
 
 def _lease(lease: Lease | None) -> dict[str, Any] | None:
@@ -51,7 +56,7 @@ async def acquire_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     task, owner, ttl = args.text(0, "TASK"), args.text(1, "OWNER"), _ttl(args, 2)
     args.at_most(3)
     with _store_errors(args):
-        service = await session.leases.service()
+        service = await _service(session)
         lease = await service.acquire(task, owner, ttl)
         if lease is not None:
             return {"acquired": True, "lease": _lease(lease)}
@@ -63,7 +68,7 @@ async def renew_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     task, owner, token, ttl = args.text(0, "TASK"), args.text(1, "OWNER"), _token(args, 2), _ttl(args, 3)
     args.at_most(4)
     with _store_errors(args):
-        lease = await (await session.leases.service()).renew(task, owner, token, ttl)
+        lease = await (await _service(session)).renew(task, owner, token, ttl)
     return {"renewed": lease is not None, "lease": _lease(lease)}
 
 
@@ -71,14 +76,14 @@ async def release_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     task, owner, token = args.text(0, "TASK"), args.text(1, "OWNER"), _token(args, 2)
     args.at_most(3)
     with _store_errors(args):
-        released = await (await session.leases.service()).release(task, owner, token)
+        released = await (await _service(session)).release(task, owner, token)
     return {"released": released}
 
 
 async def list_locks(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     args.at_most(0)
     with _store_errors(args):
-        leases = await (await session.leases.service()).list()
+        leases = await (await _service(session)).list()
     return {"locks": [_lease(lease) for lease in leases]}
 
 

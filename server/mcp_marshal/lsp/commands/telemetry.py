@@ -16,6 +16,7 @@ async def flush_telemetry(session: WorkspaceSession, args: Args) -> dict[str, An
     from mcp_marshal.lsp.session import SessionError
 
     args.at_most(0)
+    await session.opened.wait()
     report = await session.telemetry.flush()
     if report is None:
         raise SessionError(
