@@ -16,17 +16,17 @@ import signal
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support import config_of, fake_spec  # noqa: E402
+
 from mcp_marshal.config import load_workspace  # noqa: E402
 from mcp_marshal.config.models import RestartPolicy  # noqa: E402
 from mcp_marshal.events import EventBus, ServerStateChanged, wait_for  # noqa: E402
 from mcp_marshal.supervise.orchestrator import Orchestrator  # noqa: E402
-from tests.support import config_of, fake_spec  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -103,8 +103,10 @@ async def rss_with_servers(n: int = 20) -> None:
         await orch.start_all()
         assert all(s.state == "ready" for s in orch.snapshot())
         running = rss_mb()
-    print(f"orchestrator RSS with {n} servers {running:.1f} MB vs idle {base:.1f} MB: "
-          f"+{running - base:.1f} MB ({(running - base) / n * 1024:.0f} KB per server), ratio {running / base:.2f}")
+    print(
+        f"orchestrator RSS with {n} servers {running:.1f} MB vs idle {base:.1f} MB: "
+        f"+{running - base:.1f} MB ({(running - base) / n * 1024:.0f} KB per server), ratio {running / base:.2f}"
+    )
 
 
 async def main() -> None:
