@@ -20,7 +20,7 @@ import {
 } from "vscode-languageserver-protocol/node";
 import { buildInitializationOptions } from "../src/initializationOptions";
 import { MarshalApi } from "../src/marshalApi";
-import { Notifications, SERVER_STATES, type ServerStateChangedParams } from "../src/protocol";
+import { Notifications, SERVER_STATES, type LockChangedParams, type ServerStateChangedParams } from "../src/protocol";
 import { parseServerLogLine } from "../src/serverLogs";
 
 const REPO = join(__dirname, "..", "..");
@@ -188,7 +188,7 @@ describe.skipIf(missing !== undefined)("mcp-marshal lsp speaks the extension's c
 
   it("advertises every command the extension maps", () => {
     const advertised = initializeResult.capabilities.executeCommandProvider?.commands ?? [];
-    for (const command of ["listServers", "startServer", "stopServer", "restartServer", "restartAll", "showLogs", "reloadConfig", "trustWorkspace"]) {
+    for (const command of ["listServers", "startServer", "stopServer", "restartServer", "restartAll", "showLogs", "reloadConfig", "trustWorkspace", "acquireLock", "renewLock", "releaseLock", "listLocks", "flushTelemetry"]) {
       expect(advertised).toContain(`mcpMarshal.${command}`);
     }
   });
@@ -259,6 +259,38 @@ describe.skipIf(missing !== undefined)("mcp-marshal lsp speaks the extension's c
       "a server-prefixed log line",
     );
     expect(parseServerLogLine(log.message, ["alpha", "beta", "crashy"])?.name).toMatch(/^(alpha|beta|crashy)$/);
+  });
+
+  it("acquires, lists, renews and releases a task lock, with lockChanged for the Task Locks view", async () => {
+    const got = (await api.acquireLock("it-task", "vscode")) as { acquired: boolean; lease: { token: number; expires_at: number } };
+    expect(got).toMatchObject({ acquired: true, lease: { task: "it-task", owner: "vscode" } });
+    const acquired = await inbox.waitFor<LockChangedParams>(
+      (m, p) => m === Notifications.lockChanged && p.event === "LeaseAcquired" && p.task === "it-task",
+      "lockChanged LeaseAcquired",
+    );
+    expect(acquired).toMatchObject({ owner: "vscode", token: got.lease.token });
+
+    const { locks } = await api.listLocks();
+    expect(locks).toEqual([got.lease]);
+
+    const denied = await api.acquireLock("it-task", "someone-else", 5_000);
+    expect(denied).toMatchObject({ acquired: false, holder: { owner: "vscode", token: got.lease.token } });
+
+    const renewed = await api.renewLock("it-task", "vscode", got.lease.token, 900_000);
+    expect(renewed).toMatchObject({ renewed: true, lease: { token: got.lease.token } });
+
+    await expect(api.releaseLock("it-task", "vscode", got.lease.token)).resolves.toEqual({ released: true });
+    await inbox.waitFor<LockChangedParams>(
+      (m, p) => m === Notifications.lockChanged && p.event === "LeaseReleased" && p.task === "it-task",
+      "lockChanged LeaseReleased",
+    );
+    expect((await api.listLocks()).locks).toEqual([]);
+    await expect(api.releaseLock("it-task", "vscode", got.lease.token)).resolves.toEqual({ released: false });
+  });
+
+  it("rejects bad lock arguments with an error", async () => {
+    await expect(api.acquireLock("it-task", "vscode", 0)).rejects.toThrow(/TTL_MS must be > 0/);
+    await expect(api.execute("mcpMarshal.renewLock", "it-task", "vscode")).rejects.toThrow(/missing TOKEN/);
   });
 
   it("rejects an unknown server name with an error, which the UI shows instead of crashing", async () => {

@@ -90,7 +90,7 @@ class EventForwarder:
         choice = await self._ls.window_show_message_request_async(
             types.ShowMessageRequestParams(
                 type=types.MessageType.Error,
-                message=f"MCP server '{event.name}' failed: {self._redact(event.reason)}",
+                message=f"MCP server '{event.name}' failed: {self._session.redact(event.reason)}",
                 actions=[types.MessageActionItem(title=RESTART), types.MessageActionItem(title=SHOW_LOGS)],
             )
         )
@@ -109,18 +109,13 @@ class EventForwarder:
                 asyncio.get_running_loop().call_later(SUPPRESSED_REPORT_S, self._report_suppressed, event.name)
             return
         self._report_suppressed(event.name)
-        self._log(f"[{event.name}] {event.line}")
+        self._log(f"[{event.name}] {self._session.redact(event.line)}")
 
     def _report_suppressed(self, name: str) -> None:
         self._flush_scheduled.discard(name)
         count = self._buckets[name].drain_suppressed()
         if count:
             self._log(f"[{name}] … {count} lines suppressed")
-
-    def _redact(self, text: str) -> str:
-        """Server-derived text (stderr, failure reasons) through the workspace's secrets."""
-        redactor = self._session.redactor
-        return redactor.redact(text) if redactor is not None else text
 
     def _redact_free_text(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Only the free text: names and states stay verbatim even when they equal an env value."""

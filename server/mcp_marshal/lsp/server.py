@@ -45,16 +45,12 @@ class MarshalServer(LanguageServer):
         log.error("%s: %s", getattr(source, "__name__", source), error)
         with contextlib.suppress(Exception):  # the client is gone
             self.window_log_message(
-                types.LogMessageParams(type=types.MessageType.Error, message=f"mcp-marshal: {error}")
+                types.LogMessageParams(type=types.MessageType.Error, message=f"mcp-marshal: {self.redact(str(error))}")
             )
 
-    def window_log_message(self, params: types.LogMessageParams) -> None:
-        """Every log line leaves through the workspace's redactor: error texts and server output
-        may quote an env, header or input value."""
-        redactor = self.session.redactor if self.session is not None else None
-        if redactor is not None:
-            params = types.LogMessageParams(type=params.type, message=redactor.redact(params.message))
-        super().window_log_message(params)
+    def redact(self, text: str) -> str:
+        """See :meth:`WorkspaceSession.redact`; unchanged while no workspace is open."""
+        return self.session.redact(text) if self.session is not None else text
 
     async def close_session(self, *, client_gone: bool = False) -> None:
         if self.session is not None:

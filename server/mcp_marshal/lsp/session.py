@@ -117,7 +117,7 @@ class WorkspaceSession:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("task %s failed", task.get_name(), exc_info=exc)
-            self.log(types.MessageType.Error, f"mcp-marshal: {task.get_name()} failed: {exc}")
+            self.log(types.MessageType.Error, f"mcp-marshal: {task.get_name()} failed: {self.redact(str(exc))}")
 
     # --- trust and start ---------------------------------------------------------------------
 
@@ -277,9 +277,15 @@ class WorkspaceSession:
     def show_logs(self, name: str) -> list[str]:
         """Send a server's stderr tail to the client's log and return it."""
         lines = list(self.require_orchestrator().stderr_tail(name))
-        body = "\n".join(lines) if lines else "(no output)"
+        body = "\n".join(self.redact(line) for line in lines) if lines else "(no output)"
         self.log(types.MessageType.Info, f"[{name}] last {len(lines)} stderr lines:\n{body}")
         return lines
+
+    def redact(self, text: str) -> str:
+        """Text we did not write (server output, error messages) through the workspace's secrets
+        and credential shapes; a ``[name]`` prefix around it stays readable."""
+        redactor = self.redactor
+        return redactor.redact(text) if redactor is not None else text
 
     def log(self, kind: types.MessageType, text: str) -> None:
         self.ls.window_log_message(types.LogMessageParams(type=kind, message=text))
