@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pytest_lsp import LanguageClient
 
 from tests.lsp.conftest import command, fake, open_session, wait_states, wait_until, workspace_text
@@ -44,7 +43,7 @@ async def test_batches_on_opt_in_drained_at_shutdown_and_redacted(client: Langua
         },
     }
     inputs = [{"id": "api", "description": "API key", "password": True}]
-    # batches by size: a batch smaller than batchSize waits forever (see the xfail test below)
+    # small batches, so size and interval both trigger flushes during the test
     telemetry = {"batchSize": 2, "batchIntervalMs": 200, "file": str(jsonl)}
     ws.write_text(workspace_text(servers, inputs=inputs, telemetry=telemetry))
     await open_session(client, ws, telemetry=True)
@@ -111,11 +110,6 @@ async def test_nothing_sent_without_opt_in(client: LanguageClient, tmp_path: Pat
     assert again["flushed"] == 0 and client.rec.telemetry == []  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: TelemetryPipeline._accept wakes the flusher only when a batch is full; the first record "
-    "into an empty queue never arms the batchIntervalMs timer (Batcher.add returns False for it)",
-)
 async def test_a_partial_batch_goes_out_after_the_interval(client: LanguageClient, tmp_path: Path) -> None:
     ws = tmp_path / "i.code-workspace"
     ws.write_text(workspace_text({"a": fake()}, telemetry={"batchSize": 1000, "batchIntervalMs": 200}))

@@ -109,7 +109,14 @@ class Orchestrator:
         return self._config
 
     def _runner(self, spec: ServerSpec) -> ServerRunner:
-        return ServerRunner(spec, self.bus, lifeline=self._lifeline, prepare=self._prepare, on_change=self._changed)
+        return ServerRunner(
+            spec,
+            self.bus,
+            lifeline=self._lifeline,
+            prepare=self._prepare,
+            on_change=self._changed,
+            clean=self.redactor.redact,  # stderr may echo a secret: redact before anyone sees it
+        )
 
     def _changed(self, _runner: ServerRunner | None = None) -> None:
         """Wake every waiter; they re-check their own condition."""

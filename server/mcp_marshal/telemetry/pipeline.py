@@ -212,7 +212,10 @@ class TelemetryPipeline:
         if self._closed:
             self.batcher.drop(SHUTDOWN, 1, self._clock())
             return
-        if self.batcher.add(record, self._clock()):
+        # Wake the flusher when a batch is full, and also when this record starts an interval:
+        # a flusher sleeping with nothing due must arm the interval timer for it.
+        idle = self.batcher.next_due() is None
+        if self.batcher.add(record, self._clock()) or idle:
             self._poke()
 
     def _poke(self) -> None:
