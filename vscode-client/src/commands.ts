@@ -228,7 +228,10 @@ export function describeLease(task: string, result: unknown, verb: string): stri
   if (lease.token !== undefined && lease.token !== null && record.ok !== false && record.acquired !== false) {
     return `MCP Marshal: lock "${task}" ${verb} (fencing token ${JSON.stringify(lease.token)}).`;
   }
-  const holder = typeof record.holder === "string" ? ` (held by ${record.holder})` : "";
+  // The LSP answers a refused acquire with the current lease as `holder` ({owner, token, ...}).
+  const held = record.holder as { owner?: unknown } | string | undefined;
+  const owner = typeof held === "string" ? held : typeof held?.owner === "string" ? held.owner : undefined;
+  const holder = owner !== undefined ? ` (held by ${owner})` : "";
   return `MCP Marshal: lock "${task}" not ${verb}${holder}.`;
 }
 

@@ -143,6 +143,10 @@ describe("lock commands", () => {
     expect(describeLease("t", { token: 3 }, "renewed")).toBe('MCP Marshal: lock "t" renewed (fencing token 3).');
     expect(describeLease("t", null, "acquired")).toBe('MCP Marshal: lock "t" not acquired.');
     expect(describeLease("t", { acquired: false, holder: "bob" }, "acquired")).toBe('MCP Marshal: lock "t" not acquired (held by bob).');
+    const lease = { task: "t", owner: "carol", token: 7, acquired_at: 1, expires_at: 2 };
+    expect(describeLease("t", { acquired: false, holder: lease }, "acquired")).toBe(
+      'MCP Marshal: lock "t" not acquired (held by carol).',
+    );
   });
 });
 
