@@ -221,7 +221,7 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
 
 
 async def _supervise(path: Path, config: Config, bus: Any, redactor: Any, stop: asyncio.Event, as_json: bool) -> None:
-    from mcp_marshal.lsp.watcher import watch_file
+    from mcp_marshal.file_watch import watch_file
     from mcp_marshal.supervise.orchestrator import Orchestrator
 
     async with Orchestrator(config, bus, redactor=redactor) as orch:

@@ -20,13 +20,13 @@ from pygls.lsp.server import LanguageServer
 
 from mcp_marshal.config import Config, LoadResult, load_workspace, plan_reload
 from mcp_marshal.events import ConfigRejected, EventBus
+from mcp_marshal.file_watch import watch_file
 from mcp_marshal.lsp.diagnostics import Diagnostics
 from mcp_marshal.lsp.inputs import InputResolver
 from mcp_marshal.lsp.leases import Leases
 from mcp_marshal.lsp.notifications import EventForwarder
 from mcp_marshal.lsp.progress import StartProgress
 from mcp_marshal.lsp.telemetry import Telemetry
-from mcp_marshal.lsp.watcher import watch_file
 
 if TYPE_CHECKING:
     from mcp_marshal.supervise.orchestrator import Orchestrator

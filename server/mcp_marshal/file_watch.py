@@ -1,4 +1,4 @@
-"""Watches the workspace file, atomic saves included (libraries notes §5).
+"""Watches the workspace file for both shells (LSP and CLI), atomic saves included.
 
 The parent directory is watched with a name filter, not the file: an editor's rename-over save
 replaces the inode, and a watch on the file itself would go deaf after the first such save.
