@@ -1,16 +1,27 @@
 """Leases in one SQLite database per workspace, shared by every window and CLI on the machine.
 
-Acquire is one UPSERT statement (one write transaction); renew and release are one UPDATE each,
-all compare-and-set on owner and token. Rows are never deleted, so a task's token only grows,
-across restarts too. Triggers append every change to ``lease_log`` in the same statement, so
-any process can replay the changes as events. WAL with ``synchronous=NORMAL``: a process crash
-loses nothing committed; a power loss may lose the last commits, and with them every local
-holder (pass ``synchronous="FULL"`` when fenced state lives outside this machine).
+Every operation is one statement (one write transaction), compare-and-set on owner and token.
+Rows are never deleted, so a task's token only grows, across restarts too. Renew and release ask
+whether another bound holder process lives from inside the statement (``lease_holder_alive``,
+a ``flock`` probe); taking over from a dead holder probes outside the write lock, then
+compare-and-sets on the token and holder it saw.
+
+Change log: each statement also appends its events to the row's own ``hist`` (the last
+``HIST_BYTES`` of JSON lines, numbered by the row's ``ver``), so a change writes a single
+B-tree page; a separate log table (or trigger) costs a second page per commit and halved the
+throughput. A reader's cursor is ``{task: ver}``; it sees every event unless more than fit in
+``hist`` happened to one task between two reads, which ``read_log`` reports as a gap.
+
+WAL with ``synchronous=NORMAL``: a process crash loses nothing committed; a power loss may lose
+the last commits, and with them every local holder (pass ``synchronous="FULL"`` when fenced
+state lives outside this machine).
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import json
 import random
 import sqlite3
 import threading
@@ -25,61 +36,94 @@ from mcp_marshal.locks.liveness import Holder, holder_alive
 
 T = TypeVar("T")
 
+HIST_BYTES = 640
+"""Bytes of recent events kept per task (about eight events; the row stays on one page)."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases(
   task TEXT PRIMARY KEY, owner TEXT, token INTEGER NOT NULL, acquired_at REAL NOT NULL,
-  expires_at REAL NOT NULL, holder TEXT, changed_at REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS lease_log(
-  seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, task TEXT NOT NULL, owner TEXT NOT NULL,
-  token INTEGER NOT NULL, expires_at REAL NOT NULL, ts REAL NOT NULL, holder TEXT);
-CREATE TRIGGER IF NOT EXISTS lease_log_insert AFTER INSERT ON leases BEGIN
-  INSERT INTO lease_log(kind, task, owner, token, expires_at, ts, holder)
-  VALUES ('acquired', new.task, new.owner, new.token, new.expires_at, new.changed_at, new.holder);
-END;
-CREATE TRIGGER IF NOT EXISTS lease_log_update AFTER UPDATE ON leases BEGIN
-  INSERT INTO lease_log(kind, task, owner, token, expires_at, ts, holder)
-  SELECT 'expired', old.task, old.owner, old.token, old.expires_at, new.changed_at, old.holder
-  WHERE new.token > old.token AND old.owner IS NOT NULL;
-  INSERT INTO lease_log(kind, task, owner, token, expires_at, ts, holder)
-  VALUES (CASE WHEN new.token > old.token THEN 'acquired' WHEN new.owner IS NULL THEN 'released'
-               ELSE 'renewed' END,
-          new.task, coalesce(new.owner, old.owner), new.token, new.expires_at, new.changed_at,
-          coalesce(new.holder, old.holder));
-END;
+  expires_at REAL NOT NULL, holder TEXT, changed_at REAL NOT NULL,
+  ver INTEGER NOT NULL DEFAULT 0, hist BLOB NOT NULL DEFAULT x'') WITHOUT ROWID
 """
+# Earlier versions logged through triggers into a separate table.
+_MIGRATE = [
+    "DROP TRIGGER IF EXISTS lease_log_insert",
+    "DROP TRIGGER IF EXISTS lease_log_update",
+    "DROP TABLE IF EXISTS lease_log",
+    "ALTER TABLE leases ADD COLUMN ver INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE leases ADD COLUMN hist BLOB NOT NULL DEFAULT x''",
+]
 
-_ACQUIRE = """
-INSERT INTO leases(task, owner, token, acquired_at, expires_at, holder, changed_at)
-VALUES (:task, :owner, 1, :now, :exp, :holder, :now)
-ON CONFLICT(task) DO UPDATE SET owner = excluded.owner, token = leases.token + 1,
-  acquired_at = excluded.acquired_at, expires_at = excluded.expires_at,
-  holder = excluded.holder, changed_at = excluded.changed_at
-WHERE leases.owner IS NULL OR leases.expires_at <= excluded.acquired_at
+
+def _event(ver: str, kind: str, owner: str, token: str, exp: str, ts: str, holder: str) -> str:
+    """SQL for one log line: ``[ver,kind,owner,token,expires_at,ts,holder]`` (exact floats)."""
+    return (
+        f"printf('[%d,\"{kind}\",%s,%d,%!.17g,%!.17g,%s]', {ver}, json_quote({owner}), {token},"
+        f" {exp}, {ts}, json_quote({holder})) || char(10)"
+    )
+
+
+def _append(hist: str, lines: str) -> str:
+    return f"substr(CAST({hist} || {lines} AS BLOB), -{HIST_BYTES})"
+
+
+# ?1 task, ?2 owner, ?3 now, ?4 expires_at, ?5 holder. A free or expired task is granted with
+# token + 1 (and an "expired" event for an expired lease it replaces); a lease bound to a
+# holder that may have died is left to _TAKEOVER.
+_ACQUIRE = f"""
+INSERT INTO leases(task, owner, token, acquired_at, expires_at, holder, changed_at, ver, hist)
+VALUES (?1, ?2, 1, ?3, ?4, ?5, ?3, 1, {_append("x''", _event("1", "acquired", "?2", "1", "?4", "?3", "?5"))})
+ON CONFLICT(task) DO UPDATE SET owner = ?2, token = leases.token + 1, acquired_at = ?3,
+  expires_at = ?4, holder = ?5, changed_at = ?3,
+  ver = leases.ver + 1 + (leases.owner IS NOT NULL),
+  hist = {
+    _append(
+        "leases.hist",
+        "CASE WHEN leases.owner IS NULL THEN '' ELSE "
+        + _event(
+            "leases.ver + 1", "expired", "leases.owner", "leases.token", "leases.expires_at", "?3", "leases.holder"
+        )
+        + " END || "
+        + _event("leases.ver + 1 + (leases.owner IS NOT NULL)", "acquired", "?2", "leases.token + 1", "?4", "?3", "?5"),
+    )
+}
+WHERE leases.owner IS NULL OR leases.expires_at <= ?3
 RETURNING token
 """
-# Take over from a dead holder: compare-and-set on the token and holder we saw.
-_TAKEOVER = """
-UPDATE leases SET owner = :owner, token = token + 1, acquired_at = :now, expires_at = :exp,
-  holder = :holder, changed_at = :now
-WHERE task = :task AND token = :seen AND holder = :dead
+# Take over from a dead bound holder (probed outside the write lock): compare-and-set on the
+# token and holder we saw (?6, ?7); same parameters and log lines as _ACQUIRE otherwise.
+_TAKEOVER = f"""
+UPDATE leases SET owner = ?2, token = token + 1, acquired_at = ?3, expires_at = ?4, holder = ?5,
+  changed_at = ?3, ver = ver + 2,
+  hist = {
+    _append(
+        "hist",
+        _event("ver + 1", "expired", "owner", "token", "expires_at", "?3", "holder")
+        + " || "
+        + _event("ver + 2", "acquired", "?2", "token + 1", "?4", "?3", "?5"),
+    )
+}
+WHERE task = ?1 AND token = ?6 AND holder = ?7 AND owner IS NOT NULL
 RETURNING token
 """
-# Renew/release in one statement when no other live process is bound to the lease; a lease
-# bound to another process needs its liveness checked first (``:foreign`` = that holder).
-_HOLDER_OK = "(holder IS NULL OR holder = :mine OR holder = :foreign)"
+# ?1 task, ?2 owner, ?3 token, ?4 now, ?5 our holder id (+ ?6 new expires_at): only the named
+# grant, still held; a lease bound to another process needs that process alive.
+_HELD = (
+    "task = ?1 AND owner = ?2 AND token = ?3 AND expires_at > ?4"
+    " AND (holder IS NULL OR holder = ?5 OR lease_holder_alive(holder))"
+)
 _RENEW = f"""
-UPDATE leases SET expires_at = :exp, changed_at = :now
-WHERE task = :task AND owner = :owner AND token = :token AND expires_at > :now AND {_HOLDER_OK}
+UPDATE leases SET expires_at = ?6, changed_at = ?4, ver = ver + 1,
+  hist = {_append("hist", _event("ver + 1", "renewed", "owner", "token", "?6", "?4", "holder"))}
+WHERE {_HELD}
 RETURNING acquired_at, holder
 """
 _RELEASE = f"""
-UPDATE leases SET owner = NULL, holder = NULL, expires_at = :now, changed_at = :now
-WHERE task = :task AND owner = :owner AND token = :token AND expires_at > :now AND {_HOLDER_OK}
+UPDATE leases SET owner = NULL, holder = NULL, expires_at = ?4, changed_at = ?4, ver = ver + 1,
+  hist = {_append("hist", _event("ver + 1", "released", "owner", "token", "?4", "?4", "holder"))}
+WHERE {_HELD}
 """
 _SELECT = "SELECT task, owner, token, acquired_at, expires_at, holder FROM leases"
-
-_PRUNE_EVERY = 512
-_LOG_KEEP = 10_000
 
 
 class SqliteStore:
@@ -100,10 +144,10 @@ class SqliteStore:
         self._holders_dir = self.path.with_name(self.path.name + ".holders")
         self._holder: Holder | None = None
         self._holder_lock = threading.Lock()
-        self._writes = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+            self._db.create_function("lease_holder_alive", 1, self._alive)
             self._run(self._setup, synchronous)
         except (sqlite3.Error, OSError) as exc:
             raise LockStoreUnavailable(f"lease database {self.path} cannot be opened: {exc}") from exc
@@ -113,7 +157,17 @@ class SqliteStore:
             raise ValueError(f"bad synchronous mode {synchronous!r}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self._db.executescript(_SCHEMA)
+        self._db.execute("BEGIN IMMEDIATE")  # one process creates or migrates the schema
+        try:
+            self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(leases)")}
+            if "hist" not in columns:
+                for sql in _MIGRATE:
+                    self._db.execute(sql)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -132,16 +186,11 @@ class SqliteStore:
                 raise LockStoreUnavailable(f"lease database {self.path}: {exc}") from exc
         raise AssertionError("unreachable")
 
-    def _write(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        rows = self._run(lambda: self._db.execute(sql, params).fetchall())
-        self._writes += 1
-        if self._writes % _PRUNE_EVERY == 0:
-            self._run(
-                self._db.execute,
-                "DELETE FROM lease_log WHERE seq <= (SELECT max(seq) FROM lease_log) - ?",
-                (_LOG_KEEP,),
-            )
-        return rows
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, params).fetchall()
+
+    def _changed(self, sql: str, params: tuple[Any, ...]) -> int:
+        return self._db.execute(sql, params).rowcount
 
     def _own_holder(self) -> Holder:
         with self._holder_lock:
@@ -155,17 +204,20 @@ class SqliteStore:
         return self._holder.id if self._holder is not None and self._holder.alive else None
 
     def _alive(self, holder: str) -> bool:
+        """Whether ``holder``'s process lives; also called by SQLite inside our statements, so
+        it never raises (an unreadable liveness file counts as alive: never a wrong grant)."""
         if holder == self.holder_id:
             return True
         if Path(holder).name != holder:  # never a path outside the holders directory
             return True
-        return holder_alive(self._holders_dir, holder)
-
-    def _record(self, row: tuple[Any, ...] | None) -> rules.Record | None:
-        return rules.Record(*row) if row is not None else None
+        try:
+            return holder_alive(self._holders_dir, holder)
+        except OSError:
+            return True
 
     def _fetch(self, task: str) -> rules.Record | None:
-        return self._record(self._run(lambda: self._db.execute(f"{_SELECT} WHERE task = ?", (task,)).fetchone()))
+        row = self._run(lambda: self._db.execute(f"{_SELECT} WHERE task = ?", (task,)).fetchone())
+        return rules.Record(*row) if row is not None else None
 
     # --- the contract -----------------------------------------------------------------------
 
@@ -174,51 +226,30 @@ class SqliteStore:
         holder = self._own_holder().id if bind else None
         now = self._clock()
         exp = now + ttl_ms / 1000
-        params = {"task": task, "owner": owner, "now": now, "exp": exp, "holder": holder}
-        rows = self._write(_ACQUIRE, params)
+        params = (task, owner, now, exp, holder)
+        rows = self._run(self._rows, _ACQUIRE, params)
         if not rows:
             rec = self._fetch(task)
             if rec is None or rec.holder is None or rules.is_held(rec, now, self._alive):
                 return None
-            rows = self._write(_TAKEOVER, {**params, "seen": rec.token, "dead": rec.holder})
+            rows = self._run(self._rows, _TAKEOVER, (*params, rec.token, rec.holder))
             if not rows:
                 return None
         return Lease(task, owner, rows[0][0], now, exp, holder)
-
-    def _foreign(self, lease: LeaseKey, now: float) -> str | None:
-        """The live holder of another process bound to exactly this grant, if any."""
-        rec = self._fetch(lease.task)
-        if rec is None or rec.holder is None or not rules.matches(rec, lease):
-            return None
-        return rec.holder if rules.is_held(rec, now, self._alive) else None
 
     def renew(self, lease: LeaseKey, ttl_ms: int) -> Lease | None:
         rules.check_ttl(ttl_ms)
         now = self._clock()
         exp = now + ttl_ms / 1000
-        params = {"task": lease.task, "owner": lease.owner, "token": lease.token, "now": now, "exp": exp}
-        params |= {"mine": self.holder_id, "foreign": None}
-        rows = self._write(_RENEW, params)
+        rows = self._run(self._rows, _RENEW, (lease.task, lease.owner, lease.token, now, self.holder_id, exp))
         if not rows:
-            foreign = self._foreign(lease, now)
-            if foreign is None:
-                return None
-            rows = self._write(_RENEW, params | {"foreign": foreign})
-            if not rows:
-                return None
+            return None
         acquired_at, holder = rows[0]
         return Lease(lease.task, lease.owner, lease.token, acquired_at, exp, holder)
 
     def release(self, lease: LeaseKey) -> bool:
-        now = self._clock()
-        params = {"task": lease.task, "owner": lease.owner, "token": lease.token, "now": now}
-        params |= {"mine": self.holder_id, "foreign": None}
-        if self._run(lambda: self._db.execute(_RELEASE, params).rowcount) == 1:
-            return True
-        foreign = self._foreign(lease, now)
-        return foreign is not None and self._run(
-            lambda: self._db.execute(_RELEASE, params | {"foreign": foreign}).rowcount == 1
-        )
+        params = (lease.task, lease.owner, lease.token, self._clock(), self.holder_id)
+        return self._run(self._changed, _RELEASE, params) == 1
 
     def get(self, task: str) -> Lease | None:
         rec = self._fetch(task)
@@ -238,21 +269,41 @@ class SqliteStore:
         row = self._run(lambda: self._db.execute("SELECT token FROM leases WHERE task = ?", (task,)).fetchone())
         return row is not None and row[0] == token
 
+    # --- the change log: cursor = {task: ver} -----------------------------------------------
+
     def log_end(self) -> str:
-        row = self._run(lambda: self._db.execute("SELECT coalesce(max(seq), 0) FROM lease_log").fetchone())
-        return str(row[0])
+        rows = self._run(lambda: self._db.execute("SELECT task, ver FROM leases").fetchall())
+        return _cursor(dict(rows))
 
     def read_log(self, cursor: str, limit: int = 1000) -> tuple[list[LogEntry], bool]:
-        after = int(cursor)
-        rows = self._run(
-            lambda: self._db.execute(
-                "SELECT seq, kind, task, owner, token, expires_at, ts, holder FROM lease_log"
-                " WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, limit),
-            ).fetchall()
-        )
-        gap = bool(rows) and rows[0][0] > after + 1 and after > 0
-        return [LogEntry(str(r[0]), *r[1:]) for r in rows], gap
+        """Events after ``cursor``, oldest first (ordered by time across tasks, by ``ver``
+        within one), and whether a task changed more often than its ``hist`` remembers."""
+        seen = _parse_cursor(cursor)
+        rows = self._run(lambda: self._db.execute("SELECT task, ver, hist FROM leases").fetchall())
+        gap = False
+        per_task: list[list[tuple[float, str, int, tuple[Any, ...]]]] = []
+        for task, ver, hist in rows:
+            after = seen.get(task, 0)
+            if ver <= after:
+                continue
+            if isinstance(hist, str):  # written by hand or by an older version
+                hist = hist.encode()
+            lines = hist.split(b"\n")[:-1]
+            if len(hist) >= HIST_BYTES:
+                lines = lines[1:]  # the oldest line may have been cut
+            events = [e for e in map(json.loads, lines) if e[0] > after]
+            if seen and (not events or events[0][0] > after + 1):
+                gap = True
+            per_task.append([(e[5], task, e[0], (e[1], task, *e[2:])) for e in events])
+        out: list[LogEntry] = []
+        position = dict(seen)
+        # merge keeps each task's own order even when two writers' clocks disagree
+        for _ts, task, ver, fields in heapq.merge(*per_task):
+            if len(out) == limit:
+                break
+            position[task] = ver
+            out.append(LogEntry(_cursor(position), *fields))
+        return out, gap
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "anything new?" probe."""
@@ -269,3 +320,17 @@ class SqliteStore:
                 self._holder.close()
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+
+
+def _cursor(position: dict[str, int]) -> str:
+    return json.dumps(position, separators=(",", ":"), sort_keys=True)
+
+
+def _parse_cursor(cursor: str) -> dict[str, int]:
+    """``"0"`` or ``""`` means the beginning; anything else is a ``{task: ver}`` object."""
+    if cursor in ("", "0"):
+        return {}
+    position = json.loads(cursor)
+    if not isinstance(position, dict):
+        raise ValueError(f"bad lease log cursor {cursor!r}")
+    return position
