@@ -130,7 +130,7 @@ class LeaseService:
             entries, gap = await self._call(self._read_all, self._cursor)
             if gap:
                 log.warning("lease log moved past this reader; taking a fresh snapshot")
-                await self._resync_locked()
+                await self._resync_locked(publish=True)
                 return
             for entry in entries:
                 self._apply(entry)
@@ -153,9 +153,25 @@ class LeaseService:
         async with self._sync_lock:
             await self._resync_locked()
 
-    async def _resync_locked(self) -> None:
+    async def _resync_locked(self, *, publish: bool = False) -> None:
         self._cursor = await self._call(self.store.log_end)
+        before = self._known
         self._known = {lease.task: lease for lease in await self._call(self.store.list)}
+        if publish:
+            self._publish_difference(before, self._known)
+
+    def _publish_difference(self, before: dict[str, Lease], after: dict[str, Lease]) -> None:
+        """After a gap in the log: events that take a listener from ``before`` to ``after``.
+        How a vanished lease ended is lost with the log, so it is reported as released (an
+        expiry we did not see would warn the user about nothing)."""
+        for task in sorted(before.keys() | after.keys()):
+            old, new = before.get(task), after.get(task)
+            if old is not None and (new is None or new.token != old.token):
+                self._publish(LeaseReleased, old)
+            if new is not None and (old is None or new.token != old.token):
+                self._publish(LeaseAcquired, new, new.acquired_at)
+            elif new is not None and old is not None and new.expires_at != old.expires_at:
+                self._publish(LeaseRenewed, new)
 
     def _publish(self, cls: type[LeaseEvent], lease: Lease | LogEntry, ts: float | None = None) -> None:
         self._bus.publish(cls(task=lease.task, owner=lease.owner, token=lease.token, ts=ts or self._clock()))

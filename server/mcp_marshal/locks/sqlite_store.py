@@ -278,7 +278,8 @@ class SqliteStore:
     def read_log(self, cursor: str, limit: int = 1000) -> tuple[list[LogEntry], bool]:
         """Events after ``cursor``, oldest first (ordered by time across tasks, by ``ver``
         within one), and whether a task changed more often than its ``hist`` remembers."""
-        seen = _parse_cursor(cursor)
+        start = _parse_cursor(cursor)
+        seen = start or {}
         rows = self._run(lambda: self._db.execute("SELECT task, ver, hist FROM leases").fetchall())
         gap = False
         per_task: list[list[tuple[float, str, int, tuple[Any, ...]]]] = []
@@ -292,7 +293,7 @@ class SqliteStore:
             if len(hist) >= HIST_BYTES:
                 lines = lines[1:]  # the oldest line may have been cut
             events = [e for e in map(json.loads, lines) if e[0] > after]
-            if seen and (not events or events[0][0] > after + 1):
+            if start is not None and (not events or events[0][0] > after + 1):
                 gap = True
             per_task.append([(e[5], task, e[0], (e[1], task, *e[2:])) for e in events])
         out: list[LogEntry] = []
@@ -326,10 +327,12 @@ def _cursor(position: dict[str, int]) -> str:
     return json.dumps(position, separators=(",", ":"), sort_keys=True)
 
 
-def _parse_cursor(cursor: str) -> dict[str, int]:
-    """``"0"`` or ``""`` means the beginning; anything else is a ``{task: ver}`` object."""
+def _parse_cursor(cursor: str) -> dict[str, int] | None:
+    """``"0"`` or ``""`` means the beginning (``None``: whatever ``hist`` still holds, never a
+    gap); anything else is a ``{task: ver}`` position, ``{}`` included (``log_end`` of an empty
+    database), after which a task's first event must still be there."""
     if cursor in ("", "0"):
-        return {}
+        return None
     position = json.loads(cursor)
     if not isinstance(position, dict):
         raise ValueError(f"bad lease log cursor {cursor!r}")
