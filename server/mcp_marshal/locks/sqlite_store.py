@@ -11,6 +11,9 @@ Change log: each statement also appends its events to the row's own ``hist`` (th
 B-tree page; a separate log table (or trigger) costs a second page per commit and halved the
 throughput. A reader's cursor is ``{task: ver}``; it sees every event unless more than fit in
 ``hist`` happened to one task between two reads, which ``read_log`` reports as a gap.
+Versions before the in-row log kept triggers and a ``lease_log`` table, and recreate them on
+open; every open drops them again. Their grants keep tokens increasing, but do not reach this
+log (they leave ``ver`` alone): run one version per workspace.
 
 WAL with ``synchronous=NORMAL``: a process crash loses nothing committed; a power loss may lose
 the last commits, and with them every local holder (pass ``synchronous="FULL"`` when fenced
@@ -45,14 +48,17 @@ CREATE TABLE IF NOT EXISTS leases(
   expires_at REAL NOT NULL, holder TEXT, changed_at REAL NOT NULL,
   ver INTEGER NOT NULL DEFAULT 0, hist BLOB NOT NULL DEFAULT x'') WITHOUT ROWID
 """
-# Earlier versions logged through triggers into a separate table.
-_MIGRATE = [
-    "DROP TRIGGER IF EXISTS lease_log_insert",
-    "DROP TRIGGER IF EXISTS lease_log_update",
-    "DROP TABLE IF EXISTS lease_log",
-    "ALTER TABLE leases ADD COLUMN ver INTEGER NOT NULL DEFAULT 0",
-    "ALTER TABLE leases ADD COLUMN hist BLOB NOT NULL DEFAULT x''",
-]
+_ADD_COLUMNS = {
+    "ver": "ALTER TABLE leases ADD COLUMN ver INTEGER NOT NULL DEFAULT 0",
+    "hist": "ALTER TABLE leases ADD COLUMN hist BLOB NOT NULL DEFAULT x''",
+}
+# Earlier versions logged through triggers into a separate table, and recreate both whenever
+# they open the database: anything found here is dropped on every open (a trigger on leases
+# costs every write a second page).
+_STALE = """
+SELECT type, name FROM sqlite_master
+WHERE (type = 'trigger' AND tbl_name = 'leases') OR (type = 'table' AND name = 'lease_log')
+"""
 
 
 def _event(ver: str, kind: str, owner: str, token: str, exp: str, ts: str, holder: str) -> str:
@@ -157,17 +163,26 @@ class SqliteStore:
             raise ValueError(f"bad synchronous mode {synchronous!r}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self._db.execute("BEGIN IMMEDIATE")  # one process creates or migrates the schema
-        try:
-            self._db.execute(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(leases)")}
-            if "hist" not in columns:
-                for sql in _MIGRATE:
-                    self._db.execute(sql)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        if self._schema_work():
+            self._db.execute("BEGIN IMMEDIATE")  # one process creates or migrates the schema
+            try:
+                self._db.execute(_SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(leases)")}
+                for column, sql in _ADD_COLUMNS.items():
+                    if column not in columns:
+                        self._db.execute(sql)
+                for kind, name in self._db.execute(_STALE).fetchall():
+                    self._db.execute(f'DROP {kind.upper()} IF EXISTS "{name.replace(chr(34), chr(34) * 2)}"')
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _schema_work(self) -> bool:
+        """Whether the schema needs creating, migrating or cleaning (a read: opening a current
+        database never waits for the write lock)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(leases)")}
+        return not set(_ADD_COLUMNS) <= columns or bool(self._db.execute(_STALE).fetchall())
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -244,17 +244,18 @@ OLD_RELEASE = (
 )
 
 
-def old_version_writes(db: Path, now: float) -> None:
-    """What an older mcp-marshal does on open and in use: (re)create its schema, then write."""
+def old_version_writes(db: Path, now: float, grants: dict[str, int], keep: str | None = None) -> None:
+    """What an older mcp-marshal does on open and in use: (re)create its schema, then take and
+    release each task ``grants[task]`` times (the last grant of ``keep`` stays held)."""
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.executescript(OLD_SCHEMA)
-    for task, grants in (("released", 5), ("held", 3)):
-        for _ in range(grants):
+    for task, n in grants.items():
+        for i in range(n):
             (token,) = con.execute(
                 OLD_ACQUIRE, {"task": task, "owner": "old", "now": now, "exp": now + 3600}
             ).fetchone()
-            if task == "released" or token < grants:
+            if task != keep or i < n - 1:
                 con.execute(OLD_RELEASE, {"task": task, "token": token, "now": now})
     con.close()
 
@@ -268,7 +269,7 @@ def stale_objects(db: Path) -> list[str]:
 
 def test_an_old_database_is_migrated_on_open_and_keeps_its_tokens(db: Path) -> None:
     clock = FakeClock(5000.0)
-    old_version_writes(db, clock.now)
+    old_version_writes(db, clock.now, {"released": 5, "held": 3}, keep="held")
     assert stale_objects(db) == ["lease_log", "lease_log_insert", "lease_log_update"]
 
     store = SqliteStore(db, clock=clock)
@@ -287,6 +288,48 @@ def test_an_old_database_is_migrated_on_open_and_keeps_its_tokens(db: Path) -> N
     again = SqliteStore(db, clock=clock)
     assert again.release(lease)
     nxt = again.acquire("released", "newer", 60_000)
-    assert nxt is not None and nxt.token == 7
+    assert nxt is not None and nxt.token == 7 and again.release(nxt)
     again.close()
     assert stale_objects(db) == []
+
+
+def test_triggers_an_older_version_recreates_are_dropped_on_every_open(db: Path) -> None:
+    clock = FakeClock(5000.0)
+    store = SqliteStore(db, clock=clock)  # a current database
+    lease = store.acquire("t", "new", 60_000)
+    assert lease is not None and store.release(lease)
+    store.close()
+
+    # an older mcp-marshal opens the same database: its triggers and lease_log come back,
+    # and its grants run through them
+    old_version_writes(db, clock.now, {"t": 3, "other": 2})
+    assert stale_objects(db) == ["lease_log", "lease_log_insert", "lease_log_update"]
+
+    store = SqliteStore(db, clock=clock)
+    assert stale_objects(db) == []
+    assert store.check("t", 4) and store.check("other", 2)  # the old version's tokens count
+    cursor = store.log_end()
+    nxt = store.acquire("t", "new", 60_000)
+    assert nxt is not None and nxt.token == 5
+    entries, gap = store.read_log(cursor)
+    assert not gap and [(e.kind, e.token) for e in entries] == [("acquired", 5)]
+
+    # again while a current version is open (its connection must not bring anything back)
+    old_version_writes(db, clock.now, {"other": 1})
+    assert SqliteStore(db, clock=clock).acquire("other", "new", 60_000) is not None
+    assert stale_objects(db) == []
+    assert store.check("other", 4)
+    store.close()
+
+
+def test_opening_a_current_database_does_not_wait_for_the_write_lock(db: Path) -> None:
+    SqliteStore(db).close()
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # someone is in a long write transaction
+    try:
+        store = SqliteStore(db, busy_timeout_s=0.05, retries=0)
+        assert store.list() == []
+        store.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
