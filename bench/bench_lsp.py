@@ -50,11 +50,9 @@ class Client:
         self.reader = asyncio.ensure_future(self._read_loop())
 
     @classmethod
-    async def spawn(cls, state_dir: str) -> Client:
+    async def spawn(cls, state_dir: str, command: tuple[str, ...] = ("-m", "mcp_marshal", "lsp")) -> Client:
         env = {**os.environ, "MCP_MARSHAL_STATE_DIR": state_dir}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mcp_marshal", "lsp", stdin=-1, stdout=-1, stderr=-3, env=env
-        )
+        proc = await asyncio.create_subprocess_exec(sys.executable, *command, stdin=-1, stdout=-1, stderr=-3, env=env)
         return cls(proc)
 
     def _send(self, message: dict[str, Any]) -> None:
@@ -120,13 +118,18 @@ async def all_ready(client: Client, names: set[str]) -> None:
             ready.add(msg["params"]["name"])
 
 
-async def bench_initialize(tmp: Path, state: str, n: int = 10) -> tuple[list[float], list[float]]:
+BARE = (str(ROOT / "bench" / "bare_pygls_server.py"),)
+
+
+async def bench_initialize(
+    tmp: Path, state: str, n: int = 10, command: tuple[str, ...] = ("-m", "mcp_marshal", "lsp")
+) -> tuple[list[float], list[float]]:
     ws = tmp / "init.code-workspace"
     workspace(ws, {})
     spawn_to_reply, request_to_reply = [], []
     for _ in range(n):
         t0 = time.perf_counter()
-        client = await Client.spawn(state)
+        client = await Client.spawn(state, command)
         t1 = time.perf_counter()
         await client.request("initialize", init_params(ws))
         t2 = time.perf_counter()
@@ -188,6 +191,24 @@ async def bench_list_and_reload(tmp: Path, state: str) -> tuple[list[float], lis
     return rtts, reloads
 
 
+async def bench_bare_command(state: str, n: int = 50) -> list[float]:
+    client = await Client.spawn(state, BARE)
+    await client.request("initialize", {"processId": os.getpid(), "rootUri": None, "capabilities": {}})
+    client.notify("initialized", {})
+    rtts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        result = await client.request("workspace/executeCommand", {"command": "bare.list"})
+        rtts.append(time.perf_counter() - t0)
+        assert len(result["servers"]) == 20
+    await client.close()
+    return rtts
+
+
+def ratio(ours: list[float], base: list[float]) -> str:
+    return f"ratio {statistics.median(ours) / statistics.median(base):.2f} vs bare pygls"
+
+
 def ms(values: list[float]) -> str:
     lo, hi = min(values) * 1000, max(values) * 1000
     return f"median {statistics.median(values) * 1000:7.1f} ms  (min {lo:.1f}, max {hi:.1f}, n={len(values)})"
@@ -197,12 +218,16 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name, tempfile.TemporaryDirectory() as state:
         tmp = Path(tmp_name)
         spawn, request = await bench_initialize(tmp, state)
-        print(f"spawn → initialize answered          {ms(spawn)}")
+        bare_spawn, _ = await bench_initialize(tmp, state, command=BARE)
+        print(f"spawn → initialize answered          {ms(spawn)}  {ratio(spawn, bare_spawn)}")
+        print(f"  bare pygls server (baseline)       {ms(bare_spawn)}")
         print(f"initialize request → answer          {ms(request)}")
         print(f"initialized → 5 fake servers ready   {ms(await bench_start(tmp, state, with_sdk=False))}")
         print(f"initialized → 5 fake + 1 SDK ready   {ms(await bench_start(tmp, state, with_sdk=True))}")
         rtts, reloads = await bench_list_and_reload(tmp, state)
-        print(f"listServers round trip, 20 servers   {ms(rtts)}")
+        bare_rtts = await bench_bare_command(state)
+        print(f"listServers round trip, 20 servers   {ms(rtts)}  {ratio(rtts, bare_rtts)}")
+        print(f"  bare pygls command (baseline)      {ms(bare_rtts)}")
         print(f"file write → reload plan applied     {ms(reloads)}")
 
 
