@@ -23,6 +23,9 @@ class FakeClock:
         return self.now
 
 
+ODD_OWNER = 'car"ol\\ é\n\u2028,]'  # quotes, escapes, non-ASCII, line breaks
+
+
 def fields(entries: list[LogEntry]) -> list[tuple[object, ...]]:
     """Everything but the cursor."""
     return [(e.kind, e.task, e.owner, e.token, e.expires_at, e.ts, e.holder) for e in entries]
@@ -58,7 +61,7 @@ def test_events_come_back_in_order_with_exact_fields(db: Path) -> None:
     b = store.acquire("u", "bob", 1_000, bind=True)
     assert b is not None and b.holder is not None
     clock.now = t4 = t0 + 9.9  # bob's lease has expired: the grant logs its end, then itself
-    c = store.acquire("u", 'car"ol\\ é', 5_000)
+    c = store.acquire("u", ODD_OWNER, 5_000)
     assert c is not None and c.token == 2
     # refused calls log nothing
     assert store.acquire("u", "dave", 5_000) is None
@@ -73,7 +76,7 @@ def test_events_come_back_in_order_with_exact_fields(db: Path) -> None:
         ("released", "t", "alice", 1, t2, t2, None),
         ("acquired", "u", "bob", 1, t3 + 1, t3, b.holder),
         ("expired", "u", "bob", 1, t3 + 1, t4, b.holder),
-        ("acquired", "u", 'car"ol\\ é', 2, t4 + 5, t4, None),
+        ("acquired", "u", ODD_OWNER, 2, t4 + 5, t4, None),
     ]
     assert [json.loads(e.cursor) for e in entries] == [
         {"t": 1},
@@ -333,3 +336,25 @@ def test_opening_a_current_database_does_not_wait_for_the_write_lock(db: Path) -
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+# --- takeover --------------------------------------------------------------------------------
+
+
+def test_the_lease_of_a_dead_bound_holder_is_taken_over_at_once_and_logged(db: Path) -> None:
+    holder = SqliteStore(db)
+    bound = holder.acquire("bound", ODD_OWNER, 600_000, bind=True)
+    assert bound is not None and holder.acquire("plain", "cli", 600_000) is not None
+    store = SqliteStore(db)
+    assert store.acquire("plain", "me", 1000) is None
+    assert store.acquire("bound", "me", 1000, bind=True) is None  # its holder lives
+    holder.close()  # the window's process dies
+    lease = store.acquire("bound", "me", 1000)
+    assert lease is not None and lease.token == bound.token + 1
+    entries, gap = store.read_log(json.dumps({"bound": 1, "plain": 1}))
+    assert not gap
+    assert fields(entries) == [
+        ("expired", "bound", ODD_OWNER, 1, bound.expires_at, lease.acquired_at, bound.holder),
+        ("acquired", "bound", "me", 2, lease.expires_at, lease.acquired_at, None),
+    ]
+    store.close()
