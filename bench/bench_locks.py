@@ -5,7 +5,7 @@ research baseline: SQLite WAL ~13.8k/s, Redis+Lua ~2.1k/s on 2 vCPUs). Raw = the
 statements (SQLite UPSERT…RETURNING + UPDATE on a plain table; Redis Lua INCR+SET NX PX and a
 compare-and-delete). Rounds alternate raw and API so machine noise hits both alike; medians.
 
-    .venv/bin/python bench/bench_locks.py [--seconds 3] [--rounds 3] [--redis URL]
+    .venv/bin/python bench/bench_locks.py [--seconds 3] [--rounds 3] [--redis URL] [--only sqlite]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT / "server"), str(ROOT)]
 PROCS = 4
 TTL_MS = 30_000
 TASK = "bench"
+VARIANTS = ["sqlite-raw", "sqlite-api", "sqlite-bound", "redis-raw", "redis-api"]
 
 RAW_SQL_SCHEMA = """CREATE TABLE IF NOT EXISTS leases(name TEXT PRIMARY KEY, owner TEXT, token INTEGER NOT NULL,
   expires_at REAL NOT NULL) WITHOUT ROWID"""
@@ -134,19 +135,20 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--redis", help="use this Redis instead of starting one")
+    ap.add_argument("--only", choices=["sqlite", "redis"], help="measure one backend")
     args = ap.parse_args()
+    variants = [v for v in VARIANTS if args.only in (None, v.split("-")[0])]
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-locks-"))
     server = None
     url = args.redis
-    if url is None:
+    if url is None and "redis-raw" in variants:
         from tests.integration.lock_redis import RedisServer
 
         server = RedisServer(tmp / "redis").start() if (tmp / "redis").mkdir() is None else None
         assert server is not None
         url = server.url
     places = {"sqlite": str(tmp / "api.sqlite3"), "redis": url}
-    variants = ["sqlite-raw", "sqlite-api", "sqlite-bound", "redis-raw", "redis-api"]
     runs: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
     try:
         for _ in range(args.rounds):
