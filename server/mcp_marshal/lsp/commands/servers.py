@@ -17,26 +17,22 @@ async def list_servers(session: WorkspaceSession | None, args: Args) -> dict[str
     return {"workspaceFile": str(session.file), "trusted": session.trusted, "servers": session.servers()}
 
 
-async def start_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
+def _name(args: Args) -> str:
     name = args.text(0, "NAME")
     args.at_most(1)
-    orchestrator = session.require_orchestrator()
-    await orchestrator.start(name)
-    return orchestrator.get(name).to_dict()
+    return name
+
+
+async def start_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
+    return (await session.require_orchestrator().start(_name(args))).to_dict()
 
 
 async def stop_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
-    name = args.text(0, "NAME")
-    args.at_most(1)
-    orchestrator = session.require_orchestrator()
-    await orchestrator.stop(name)
-    return orchestrator.get(name).to_dict()
+    return (await session.require_orchestrator().stop(_name(args))).to_dict()
 
 
 async def restart_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
-    name = args.text(0, "NAME")
-    args.at_most(1)
-    return await session.restart(name)
+    return await session.restart(_name(args))
 
 
 async def restart_all(session: WorkspaceSession, args: Args) -> dict[str, Any]:
@@ -46,8 +42,7 @@ async def restart_all(session: WorkspaceSession, args: Args) -> dict[str, Any]:
 
 
 async def show_logs(session: WorkspaceSession, args: Args) -> dict[str, Any]:
-    name = args.text(0, "NAME")
-    args.at_most(1)
+    name = _name(args)
     return {"name": name, "lines": session.show_logs(name)}
 
 
