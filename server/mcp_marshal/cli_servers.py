@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
     from mcp_marshal.config.models import Config
     from mcp_marshal.config.problems import Problem
-    from mcp_marshal.events import Event
+    from mcp_marshal.events import Event, EventBus
     from mcp_marshal.supervise.orchestrator import Orchestrator
+    from mcp_marshal.telemetry import Redactor
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -220,7 +221,9 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
     return 0
 
 
-async def _supervise(path: Path, config: Config, bus: Any, redactor: Any, stop: asyncio.Event, as_json: bool) -> None:
+async def _supervise(
+    path: Path, config: Config, bus: EventBus, redactor: Redactor, stop: asyncio.Event, as_json: bool
+) -> None:
     from mcp_marshal.file_watch import watch_file
     from mcp_marshal.supervise.orchestrator import Orchestrator
 
@@ -231,7 +234,7 @@ async def _supervise(path: Path, config: Config, bus: Any, redactor: Any, stop: 
 
             result = load_workspace(path)
             if result.problems and not as_json:  # in JSON mode, ConfigRejected carries them
-                _print_problems(result.problems, as_json)
+                _print_problems(result.problems, as_json=False)
             await orch.reload(result)
 
         armed = asyncio.Event()
@@ -247,7 +250,7 @@ async def _supervise(path: Path, config: Config, bus: Any, redactor: Any, stop: 
             _console().print("stopping…")
 
 
-async def _live_table(orch: Orchestrator, bus: Any, stop: asyncio.Event) -> None:
+async def _live_table(orch: Orchestrator, bus: EventBus, stop: asyncio.Event) -> None:
     """Redraw on every event, and once a second for the uptime column."""
     from rich.live import Live
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mcp_marshal.config.models import ServerSpec, StopPolicy
+from mcp_marshal.token_bucket import TokenBucket
 
 STDERR_LINES = 200
 STDERR_LINE_CHARS = 2000
@@ -124,7 +125,6 @@ class Child:
     ) -> None:
         self.proc = proc
         self.pid = proc.pid
-        self.started = time.monotonic()
         self.ring = ring
         self._lifeline = lifeline
         self._on_stderr = on_stderr
@@ -148,12 +148,11 @@ class Child:
         return self._exit
 
     async def _read_stderr(self) -> None:
-        """Split stderr into lines without ever buffering more than one clipped line."""
+        """Split stderr into lines without ever buffering more than one clipped line; every line
+        enters the ring, at most ``LOG_LINES_PER_SECOND`` a second go on to ``on_stderr``."""
         assert self.proc.stderr is not None
         partial = ""
-        tokens = float(LOG_LINES_PER_SECOND)
-        last = time.monotonic()
-        suppressed = 0
+        bucket = TokenBucket(rate=LOG_LINES_PER_SECOND, burst=LOG_LINES_PER_SECOND)
         while True:
             chunk = await self.proc.stderr.read(CHUNK)
             if not chunk:
@@ -164,25 +163,21 @@ class Child:
                 lines.append(partial[:STDERR_LINE_CHARS])
                 partial = ""
             now = time.monotonic()
-            tokens = min(float(LOG_LINES_PER_SECOND), tokens + (now - last) * LOG_LINES_PER_SECOND)
-            last = now
             for raw in lines:
                 line = self._clean(raw.rstrip("\r")[:STDERR_LINE_CHARS])
                 self.ring.lines.append(line)
-                if tokens >= 1:
-                    if suppressed:
-                        self._on_stderr(f"… {suppressed} stderr lines not forwarded (rate limit)")
-                        suppressed = 0
-                    tokens -= 1
+                if bucket.take(now):
+                    self._report_suppressed(bucket)
                     self._on_stderr(line)
-                else:
-                    suppressed += 1
         if partial:
             line = self._clean(partial[:STDERR_LINE_CHARS])
             self.ring.lines.append(line)
             self._on_stderr(line)
-        if suppressed:
-            self._on_stderr(f"… {suppressed} stderr lines not forwarded (rate limit)")
+        self._report_suppressed(bucket)
+
+    def _report_suppressed(self, bucket: TokenBucket) -> None:
+        if count := bucket.drain_suppressed():
+            self._on_stderr(f"… {count} stderr lines not forwarded (rate limit)")
 
     async def _wait(self) -> ExitStatus:
         rc = await self.proc.wait()
@@ -233,7 +228,6 @@ async def spawn(
     on_stderr: Callable[[str], None],
     ring: StderrRing | None = None,
     clean: Callable[[str], str] = lambda line: line,
-    base_env: Mapping[str, str] | None = None,
 ) -> Child:
     """Start ``spec``'s process in its own session with pipes on stdin, stdout and stderr."""
     assert spec.command is not None
@@ -241,7 +235,7 @@ async def spawn(
     if not cwd.is_dir():
         raise SpawnError(f"working directory {cwd} does not exist")
     env_file = read_env_file(spec.env_file) if spec.env_file else {}
-    env = build_env(os.environ if base_env is None else base_env, env_file, spec.env)
+    env = build_env(os.environ, env_file, spec.env)
     exe = resolve_command(spec.command, env.get("PATH", ""), cwd)
     kwargs: dict[str, Any] = lifeline.spawn_kwargs() if lifeline is not None else {"start_new_session": True}
     try:

@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mcp_marshal import __version__
@@ -52,13 +52,6 @@ class Handshake:
     ms: float = 0.0
 
 
-@dataclass
-class _Pending:
-    future: asyncio.Future[Any]
-    method: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class McpStdio:
     """A JSON-RPC client on a pair of streams. ``on_noise(text)`` hears non-protocol output."""
 
@@ -74,56 +67,44 @@ class McpStdio:
         self._on_noise = on_noise
         self._max_line = max_line
         self._ids = itertools.count(1)
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, asyncio.Future[Any]] = {}
         self._closed = False
         self.modern = False
-        self.noise_lines = 0
 
     # --- reading -----------------------------------------------------------------------------
 
     async def read_loop(self) -> None:
         """Dispatch every line until EOF; then fail whatever is still waiting."""
         buf = bytearray()
-        discarding = False
+        discarding = False  # the line being read is already too long: drop the rest of it
         try:
-            while True:
-                chunk = await self._reader.read(CHUNK)
-                if not chunk:
-                    break
+            while chunk := await self._reader.read(CHUNK):
                 start = 0
-                while True:
-                    nl = chunk.find(b"\n", start)
-                    if nl < 0:
-                        rest = chunk[start:]
-                        if not discarding:
-                            if len(buf) + len(rest) > self._max_line:
-                                discarding = True
-                                buf.clear()
-                                self._noise(f"<a stdout line longer than {self._max_line // 1024} KiB was discarded>")
-                            else:
-                                buf += rest
-                        break
-                    piece = chunk[start:nl]
-                    if discarding:
-                        discarding = False
-                    elif len(buf) + len(piece) > self._max_line:
-                        buf.clear()
-                        self._noise(f"<a stdout line longer than {self._max_line // 1024} KiB was discarded>")
-                    else:
-                        buf += piece
+                while (nl := chunk.find(b"\n", start)) >= 0:
+                    if not self._extend(buf, chunk[start:nl], discarding):
                         self._dispatch(bytes(buf))
-                        buf.clear()
+                    buf.clear()
+                    discarding = False
                     start = nl + 1
+                discarding = self._extend(buf, chunk[start:], discarding)
         finally:
             self._closed = True
-            for pending in self._pending.values():
-                if not pending.future.done():
-                    pending.future.set_exception(ConnectionClosed("the server closed its stdout"))
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionClosed("the server closed its stdout"))
             self._pending.clear()
 
-    def _noise(self, text: str) -> None:
-        self.noise_lines += 1
-        self._on_noise(text)
+    def _extend(self, buf: bytearray, piece: bytes, discarding: bool) -> bool:
+        """Add ``piece`` to the line being read; True when the line is (now) too long, in which
+        case it is dropped, reported once, and never buffered further."""
+        if discarding:
+            return True
+        if len(buf) + len(piece) > self._max_line:
+            buf.clear()
+            self._on_noise(f"<a stdout line longer than {self._max_line // 1024} KiB was discarded>")
+            return True
+        buf += piece
+        return False
 
     def _dispatch(self, line: bytes) -> None:
         stripped = line.strip()
@@ -132,10 +113,10 @@ class McpStdio:
         try:
             msg = json.loads(stripped)
         except ValueError:
-            self._noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
+            self._on_noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
             return
         if not isinstance(msg, dict):
-            self._noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
+            self._on_noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
             return
         if "method" in msg:
             if "id" in msg:  # a request from the server (roots, sampling...): we offer none
@@ -147,14 +128,14 @@ class McpStdio:
                     }
                 )
             return
-        pending = self._pending.pop(msg.get("id"), None) if isinstance(msg.get("id"), int) else None
-        if pending is None or pending.future.done():
+        future = self._pending.pop(msg.get("id"), None) if isinstance(msg.get("id"), int) else None
+        if future is None or future.done():
             return
         if "error" in msg:
             err = msg["error"] if isinstance(msg["error"], dict) else {}
-            pending.future.set_exception(RpcError(int(err.get("code", -32603)), str(err.get("message", "error"))))
+            future.set_exception(RpcError(int(err.get("code", -32603)), str(err.get("message", "error"))))
         else:
-            pending.future.set_result(msg.get("result"))
+            future.set_result(msg.get("result"))
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -169,7 +150,7 @@ class McpStdio:
             raise ConnectionClosed("the server closed its stdout")
         req_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[req_id] = _Pending(future, method)
+        self._pending[req_id] = future
         msg: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
         if params is not None:
             msg["params"] = params

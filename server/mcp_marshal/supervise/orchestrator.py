@@ -9,7 +9,6 @@ an async context manager: leaving it stops everything it started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -17,10 +16,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
-from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.reload_plan import ReloadPlan
 from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus
-from mcp_marshal.supervise.child import Lifeline, SpawnError
+from mcp_marshal.supervise.child import Lifeline, SpawnError, StderrRing
 from mcp_marshal.supervise.runner import ServerRunner, ServerSnapshot
 from mcp_marshal.supervise.states import ServerState
 from mcp_marshal.telemetry.redact import Redactor
@@ -94,7 +92,7 @@ class Orchestrator:
             await lifeline.start()
             self._lifeline = lifeline
             for runner in self._runners.values():
-                runner._lifeline = lifeline
+                runner.lifeline = lifeline
         return self
 
     async def __aexit__(
@@ -108,7 +106,7 @@ class Orchestrator:
     def config(self) -> Config:
         return self._config
 
-    def _runner(self, spec: ServerSpec) -> ServerRunner:
+    def _runner(self, spec: ServerSpec, ring: StderrRing | None = None) -> ServerRunner:
         return ServerRunner(
             spec,
             self.bus,
@@ -116,6 +114,7 @@ class Orchestrator:
             prepare=self._prepare,
             on_change=self._changed,
             clean=self.redactor.redact,  # stderr may echo a secret: redact before anyone sees it
+            ring=ring,
         )
 
     def _changed(self, _runner: ServerRunner | None = None) -> None:
@@ -176,8 +175,7 @@ class Orchestrator:
         runner = self._runners[name]
         while True:
             tick = self._tick
-            deps = sorted(self._config.deps.get(name, ()))
-            not_ready = [d for d in deps if d in self._runners and self._runners[d].state != S.READY]
+            not_ready = self._unready_deps(name)
             if not not_ready:
                 runner.start(reset_budget=reset_budget)
                 self._changed()
@@ -192,10 +190,13 @@ class Orchestrator:
                 runner.set_blocked("waiting for a dependency: " + ", ".join(blockers))
             await tick.wait()
 
+    def _unready_deps(self, name: str) -> list[str]:
+        return [d for d in sorted(self._config.deps.get(name, ())) if self._runners[d].state != S.READY]
+
     def _settled(self, name: str) -> bool:
         runner = self._runners[name]
         if runner.state == S.BLOCKED:  # settled only while a dependency is still not ready
-            return any(self._runners[d].state != S.READY for d in self._config.deps.get(name, ()) if d in self._runners)
+            return bool(self._unready_deps(name))
         if runner.state in (S.READY, S.FAILED):
             return True
         return runner.state == S.STOPPED and not self._wanted(name)
@@ -239,18 +240,16 @@ class Orchestrator:
     async def stop(self, name: str) -> ServerSnapshot:
         """Stop one server (its dependents keep running)."""
         runner = self._get(name)
-        waiter = self._waiters.pop(name, None)
-        if waiter is not None:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
-        await runner.stop()
-        self._changed()
+        await self._stop_many([name], self._config.deps)
         return runner.snapshot()
 
     async def _stop_many(self, names: Iterable[str], deps: Mapping[str, frozenset[str]]) -> None:
         """Stop ``names`` concurrently, each only after every dependent of it among them."""
-        targets = set(names)
+        targets = [n for n in names if n in self._runners]
+        for name in targets:  # first, so no waiter starts a server we are about to stop
+            waiter = self._waiters.pop(name, None)
+            if waiter is not None:
+                waiter.cancel()
         dependents = _dependents(deps)
         tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -258,23 +257,16 @@ class Orchestrator:
             before = [tasks[d] for d in dependents.get(name, ()) if d in tasks]
             if before:
                 await asyncio.gather(*before, return_exceptions=True)
-            waiter = self._waiters.pop(name, None)
-            if waiter is not None:
-                waiter.cancel()
             await self._runners[name].stop()
 
         for name in targets:
-            if name in self._runners:
-                tasks[name] = asyncio.create_task(stop_one(name), name=f"stop-{name}")
+            tasks[name] = asyncio.create_task(stop_one(name), name=f"stop-{name}")
         if tasks:
             await asyncio.gather(*tasks.values(), return_exceptions=True)
         self._changed()
 
     async def stop_all(self) -> None:
         """Stop every server in reverse dependency order (DESIGN §4)."""
-        for waiter in self._waiters.values():
-            waiter.cancel()
-        self._waiters.clear()
         await self._stop_many(list(self._runners), self._config.deps)
 
     # --- reload ------------------------------------------------------------------------------
@@ -290,10 +282,8 @@ class Orchestrator:
             for name in plan.stop:
                 self._runners.pop(name, None)
             self._config = config
-            for name in plan.restart:
-                ring = self._runners[name].ring
-                self._runners[name] = self._runner(config.servers[name])
-                self._runners[name].ring = ring  # keep the log history across a config change
+            for name in plan.restart:  # a fresh runner, but the log history survives the change
+                self._runners[name] = self._runner(config.servers[name], self._runners[name].ring)
             for name in plan.update:
                 self._runners[name].update_spec(config.servers[name])
             for name in plan.start:
@@ -316,8 +306,7 @@ class Orchestrator:
     async def reload(self, result: LoadResult) -> ReloadPlan | None:
         """Apply a freshly loaded file, or keep everything running if it has problems."""
         if result.config is None:
-            errors = tuple(p for p in result.problems if p.severity == "error") or tuple(result.problems)
-            self.bus.publish(ConfigRejected(errors))
+            self.bus.publish(ConfigRejected(result.errors))
             return None
         from mcp_marshal.config.reload_plan import plan_reload
 
@@ -333,22 +322,15 @@ class Orchestrator:
     def get(self, name: str) -> ServerSnapshot:
         return self._get(name).snapshot()
 
-    def state(self, name: str) -> ServerState:
-        return self._get(name).state
-
     def stderr_tail(self, name: str, n: int | None = None) -> list[str]:
         return self._get(name).ring.tail(n)
 
     async def list_tools(self, name: str) -> list[dict[str, Any]] | None:
         return await self._get(name).list_tools()
 
-    def names(self) -> list[str]:
-        return list(self._runners)
-
 
 __all__ = [
     "Orchestrator",
-    "Problem",
     "ServerSnapshot",
     "UnknownServerError",
     "env_input_resolver",

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_marshal.config.models import ServerSpec
+from mcp_marshal.config.models import ServerSpec, StopPolicy
 from mcp_marshal.events import (
     EventBus,
     HealthCheckFailed,
@@ -80,6 +80,7 @@ class ServerRunner:
         prepare: Prepare | None = None,
         on_change: Callable[[ServerRunner], None] = lambda _r: None,
         clean: Callable[[str], str] = lambda text: text,
+        ring: StderrRing | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
@@ -90,9 +91,10 @@ class ServerRunner:
         self.last_exit: ExitStatus | None = None
         self.last_error = ""
         self.handshake: Handshake | None = None
-        self.ring = StderrRing()
+        self.ring = ring or StderrRing()
         self.budget = RestartBudget(spec.restart)
-        self._lifeline = lifeline
+        self.lifeline = lifeline
+        """Set by the owner before ``start`` (the orchestrator starts its lifeline on entry)."""
         self._prepare = prepare
         self._on_change = on_change
         self._clean = clean
@@ -123,18 +125,17 @@ class ServerRunner:
         self.state = new
         if new == S.READY:
             self._ready_at = self._clock()
-        elif new not in (S.UNHEALTHY,):
+        elif new != S.UNHEALTHY:
             self._ready_at = None
         self.bus.publish(ServerStateChanged(self.name, new.value, old.value, self.pid, self.restarts, detail))
         self._on_change(self)
 
     def set_blocked(self, detail: str) -> None:
         """Called by the orchestrator while a dependency is not ready."""
-        if self.state in (S.STOPPED, S.FAILED, S.BLOCKED) and not self.running:
-            if self.state == S.BLOCKED:
-                return
-            self.last_error = detail
-            self._set(S.BLOCKED, detail)
+        if self.running or self.state not in (S.STOPPED, S.FAILED):
+            return
+        self.last_error = detail
+        self._set(S.BLOCKED, detail)
 
     def snapshot(self) -> ServerSnapshot:
         hs = self.handshake
@@ -181,8 +182,7 @@ class ServerRunner:
                 self.last_exit = status
                 self.bus.publish(ServerExited(self.name, status.code, status.signal, True, tuple(self.ring.tail(TAIL))))
             self.pid = None
-            if self.state not in (S.STOPPED,):
-                self._set(S.STOPPED)
+            self._set(S.STOPPED)
 
     async def list_tools(self) -> list[dict[str, Any]] | None:
         """The tools of a ready stdio server, over its own pipe; None for remote servers."""
@@ -243,8 +243,7 @@ class ServerRunner:
 
     async def _one_life(self) -> ExitStatus | None:
         """Run the server once; return how it ended (None for remote servers)."""
-        spec = self._prepare(self.spec) if self._prepare else None
-        spec = await spec if spec is not None else self.spec
+        spec = await self._prepare(self.spec) if self._prepare else self.spec
         if not spec.spawned:
             await self._remote_life(spec)
             return None
@@ -267,7 +266,7 @@ class ServerRunner:
 
     async def _spawn(self, spec: ServerSpec) -> Child:
         spawning = asyncio.ensure_future(
-            spawn(spec, lifeline=self._lifeline, on_stderr=self._on_stderr, ring=self.ring, clean=self._clean)
+            spawn(spec, lifeline=self.lifeline, on_stderr=self._on_stderr, ring=self.ring, clean=self._clean)
         )
         try:
             child = await asyncio.shield(spawning)
@@ -321,11 +320,11 @@ class ServerRunner:
     async def _watch(self, child: Child, conn: McpStdio, spec: ServerSpec) -> None:
         """Ping until the process exits (return) or misses pile up (raise ``_Unhealthy``)."""
         health = spec.health
+        interval = health.ping_interval_ms / 1000 if health.ping_interval_ms else None  # None: never ping
         exited = asyncio.ensure_future(child.wait())
         misses = 0
         try:
             while True:
-                interval = health.ping_interval_ms / 1000 if health.ping_interval_ms else None
                 done, _ = await asyncio.wait({exited}, timeout=interval)
                 if done:
                     return
@@ -343,15 +342,12 @@ class ServerRunner:
                         self._set(S.UNHEALTHY, self.last_error)
                         raise _Unhealthy from None
                     continue
-                if misses:
-                    misses = 0
+                misses = 0
         finally:
             exited.cancel()
 
     async def _kill(self, child: Child) -> None:
         """End a child we gave up on: a hung server will not read stdin, so start at SIGTERM."""
-        from mcp_marshal.config.models import StopPolicy
-
         await child.stop(StopPolicy(stdin_grace_ms=0, term_grace_ms=self.spec.stop.term_grace_ms))
 
     async def _remote_life(self, spec: ServerSpec) -> None:
