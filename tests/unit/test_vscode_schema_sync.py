@@ -33,6 +33,8 @@ FIXTURES = CLIENT / "test" / "fixtures"
 
 # The extension's own settings: read by the TypeScript client, never by the server.
 CLIENT_KEYS = {"mcpMarshal.server.path", "mcpMarshal.server.python"}
+# The settings that are one nested policy model each.
+POLICY_KEYS = ("restart", "health", "stop", "locks", "telemetry")
 
 
 def _alias(name: str, field: pydantic.fields.FieldInfo) -> str:
@@ -87,12 +89,18 @@ def _compare(model: type[BaseModel], schema: dict[str, Any], path: str, problems
             _compare(models[0], sub, f"{path}.{key}", problems)
 
 
+def _server_variants() -> dict[tuple[str, ...], dict[str, Any]]:
+    """The ``mcpMarshal.servers`` entry schemas, keyed by their ``type`` enum."""
+    variants = PROPERTIES["mcpMarshal.servers"]["additionalProperties"]["anyOf"]
+    return {tuple(v["properties"]["type"]["enum"]): v for v in variants}
+
+
 def test_every_model_key_is_in_the_schema_and_back() -> None:
     expected = {f"mcpMarshal.{_alias(n, f)}" for n, f in MarshalSettings.model_fields.items()}
     assert set(PROPERTIES) - CLIENT_KEYS == expected
 
 
-@pytest.mark.parametrize("key", ["restart", "health", "stop", "locks", "telemetry"])
+@pytest.mark.parametrize("key", POLICY_KEYS)
 def test_policy_sections_match_their_models(key: str) -> None:
     field = MarshalSettings.model_fields[key]
     (model,) = _models_in(field.annotation)
@@ -104,8 +112,7 @@ def test_policy_sections_match_their_models(key: str) -> None:
 
 
 def test_server_entries_match_both_server_models() -> None:
-    variants = PROPERTIES["mcpMarshal.servers"]["additionalProperties"]["anyOf"]
-    by_type = {tuple(v["properties"]["type"]["enum"]): v for v in variants}
+    by_type = _server_variants()
     assert set(by_type) == {("stdio",), ("http", "sse")}
     problems: list[str] = []
     _compare(StdioServerSettings, by_type[("stdio",)], "servers.<stdio>", problems)
@@ -136,12 +143,12 @@ def test_numeric_bounds_match() -> None:
             if len(models) == 1 and get_origin(field.annotation) not in (dict, list):
                 walk(models[0], sub, f"{path}.{_alias(name, field)}")
 
-    for key in ("restart", "health", "stop", "locks", "telemetry"):
+    for key in POLICY_KEYS:
         (model,) = _models_in(MarshalSettings.model_fields[key].annotation)
         walk(model, PROPERTIES[f"mcpMarshal.{key}"], key)
-    variants = PROPERTIES["mcpMarshal.servers"]["additionalProperties"]["anyOf"]
-    walk(StdioServerSettings, variants[0], "servers.<stdio>")
-    walk(HttpServerSettings, variants[1], "servers.<http>")
+    by_type = _server_variants()
+    walk(StdioServerSettings, by_type[("stdio",)], "servers.<stdio>")
+    walk(HttpServerSettings, by_type[("http", "sse")], "servers.<http>")
     assert problems == []
 
 

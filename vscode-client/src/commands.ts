@@ -76,6 +76,16 @@ export function registerUiCommands(ctx: CommandContext): vscode.Disposable[] {
       return runServerAction(ctx, api, action, name);
     });
 
+  /** Renew / release: the tree row's lease (else a picked one), then the refreshed lock list. */
+  const heldLockCommand = (placeHolder: string, run: (api: MarshalApi, lock: LockInfo) => Promise<unknown>) =>
+    withApi(async (api, arg) => {
+      const lock = asLock(arg) ?? (await pickLock(ctx, api, placeHolder));
+      if (!lock) return undefined;
+      const result = await run(api, lock);
+      await refreshLocks(ctx, api);
+      return result;
+    });
+
   const register = vscode.commands.registerCommand;
   return [
     register(UiCommands.restartServer, serverCommand("restart")),
@@ -121,24 +131,15 @@ export function registerUiCommands(ctx: CommandContext): vscode.Disposable[] {
     ),
     register(
       UiCommands.renewLock,
-      withApi(async (api, arg) => {
-        const lock = asLock(arg) ?? (await pickLock(ctx, api, "Renew which lock?"));
-        if (!lock) return undefined;
+      heldLockCommand("Renew which lock?", async (api, lock) => {
         const result = await api.renewLock(lock.task, lock.owner, lock.token);
         void vscode.window.showInformationMessage(describeLease(lock.task, result, "renewed"));
-        await refreshLocks(ctx, api);
         return result;
       }),
     ),
     register(
       UiCommands.releaseLock,
-      withApi(async (api, arg) => {
-        const lock = asLock(arg) ?? (await pickLock(ctx, api, "Release which lock?"));
-        if (!lock) return undefined;
-        const result = await api.releaseLock(lock.task, lock.owner, lock.token);
-        await refreshLocks(ctx, api);
-        return result;
-      }),
+      heldLockCommand("Release which lock?", (api, lock) => api.releaseLock(lock.task, lock.owner, lock.token)),
     ),
     register(
       UiCommands.listLocks,
@@ -235,6 +236,6 @@ export function describeLease(task: string, result: unknown, verb: string): stri
   return `MCP Marshal: lock "${task}" not ${verb}${holder}.`;
 }
 
-export function errorText(err: unknown): string {
+function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,7 @@
 import * as vscode from "vscode";
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { registerUiCommands } from "./commands";
-import { LanguageServerHost, type ClientFactory, type LanguageClientLike } from "./languageServer";
+import { LanguageServerHost, readLaunchSettings, type ClientFactory, type LanguageClientLike } from "./languageServer";
 import { LOCKS_VIEW, LockTreeProvider } from "./lockTree";
 import { activeInterpreter, onInterpreterChanged } from "./pythonInterpreter";
 import { ServerLogs } from "./serverLogs";
@@ -67,8 +67,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   );
 
   const interpreterWatch = await onInterpreterChanged(() => {
-    const settings = vscode.workspace.getConfiguration("mcpMarshal.server");
-    if (!settings.get<string>("path") && !settings.get<string>("python")) void host?.restart();
+    // Only a server launched with the Python extension's interpreter follows it (see resolveLaunch).
+    const { path, python } = readLaunchSettings();
+    if (!path?.trim() && !python?.trim()) void host?.restart();
   });
   if (interpreterWatch) context.subscriptions.push(interpreterWatch);
 

@@ -5,6 +5,7 @@ import { resolveLaunch, type LaunchCommand, type LaunchSettings } from "./launch
 import { MarshalApi } from "./marshalApi";
 import {
   Notifications,
+  type InitializationOptions,
   type LockChangedParams,
   type ServerStateChangedParams,
 } from "./protocol";
@@ -24,7 +25,7 @@ export interface LanguageClientLike {
 
 export type ClientFactory = (
   launch: LaunchCommand,
-  initializationOptions: () => ReturnType<typeof buildInitializationOptions>,
+  initializationOptions: () => InitializationOptions,
 ) => LanguageClientLike;
 
 export interface HostParts {
@@ -43,7 +44,7 @@ export function readLaunchSettings(): LaunchSettings {
 }
 
 /** What the extension sends the server, computed at each (re)start. */
-export function currentInitializationOptions() {
+function currentInitializationOptions(): InitializationOptions {
   return buildInitializationOptions({
     workspaceFile: vscode.workspace.workspaceFile,
     isTrusted: vscode.workspace.isTrusted,
@@ -61,7 +62,6 @@ export class LanguageServerHost implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[] = [];
   private api: MarshalApi | undefined;
   private transition: Promise<void> = Promise.resolve();
-  launch: LaunchCommand | undefined;
 
   constructor(private readonly parts: HostParts) {
     this.subscriptions.push(
@@ -120,7 +120,6 @@ export class LanguageServerHost implements vscode.Disposable {
 
   private async doStart(): Promise<void> {
     const launch = resolveLaunch(readLaunchSettings(), await this.parts.interpreter());
-    this.launch = launch;
     const client = this.parts.createClient(launch, currentInitializationOptions);
     this.clientSubscriptions = this.wire(client);
     this.client = client;

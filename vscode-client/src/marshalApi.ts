@@ -80,7 +80,7 @@ export class MarshalApi {
 }
 
 /** Lines out of a `showLogs` result, whichever of the plausible shapes the server picked. */
-export function logLines(result: unknown): string[] {
+function logLines(result: unknown): string[] {
   if (Array.isArray(result)) {
     return result.map(String);
   }

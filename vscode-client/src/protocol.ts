@@ -38,8 +38,6 @@ export const SERVER_STATES = [
   "stopping",
 ] as const;
 
-export type ServerState = (typeof SERVER_STATES)[number];
-
 /** One server as `mcpMarshal.listServers` reports it. */
 export interface ServerSnapshot {
   name: string;

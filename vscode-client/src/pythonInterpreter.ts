@@ -14,7 +14,7 @@ interface PythonExtensionApi {
   };
 }
 
-export const PYTHON_EXTENSION_ID = "ms-python.python";
+const PYTHON_EXTENSION_ID = "ms-python.python";
 
 async function pythonApi(): Promise<PythonExtensionApi | undefined> {
   const extension = vscode.extensions.getExtension<PythonExtensionApi>(PYTHON_EXTENSION_ID);

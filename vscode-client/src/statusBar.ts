@@ -19,9 +19,9 @@ export class ServerStatusBar implements vscode.Disposable {
   render(): void {
     const servers = this.store.all();
     const ready = servers.filter((s) => s.state === "ready").length;
-    const failed = servers.filter((s) => s.state === "failed").map((s) => s.name);
+    const anyFailed = servers.some((s) => s.state === "failed");
     this.item.text = `$(server-process) MCP ${ready}/${servers.length}`;
-    this.item.backgroundColor = failed.length
+    this.item.backgroundColor = anyFailed
       ? new vscode.ThemeColor("statusBarItem.warningBackground")
       : undefined;
     const lines = servers.map((s) => `${s.name}: ${s.state}`);

@@ -9,8 +9,6 @@ import type { TelemetryBatch } from "./protocol";
  */
 export class TelemetryForwarder implements vscode.Disposable {
   private readonly logger: vscode.TelemetryLogger;
-  private readonly subscriptions: vscode.Disposable[] = [];
-  private enabled: boolean;
   /** Records dropped because the user opted out (for the tests and the log). */
   droppedWhileDisabled = 0;
 
@@ -20,17 +18,11 @@ export class TelemetryForwarder implements vscode.Disposable {
       sendErrorData: (error, data) => channel.error(`${error.message} ${JSON.stringify(data ?? {})}`),
     };
     this.logger = vscode.env.createTelemetryLogger(sender);
-    this.enabled = vscode.env.isTelemetryEnabled;
-    this.subscriptions.push(
-      vscode.env.onDidChangeTelemetryEnabled((enabled) => {
-        this.enabled = enabled;
-      }),
-    );
   }
 
   handleBatch(batch: unknown): void {
     const { records = [], dropped = 0 } = (batch ?? {}) as TelemetryBatch;
-    if (!this.enabled) {
+    if (!vscode.env.isTelemetryEnabled) {
       this.droppedWhileDisabled += records.length;
       return;
     }
@@ -42,7 +34,6 @@ export class TelemetryForwarder implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const s of this.subscriptions) s.dispose();
     this.logger.dispose();
   }
 }

@@ -25,7 +25,6 @@ vi.mock("vscode-languageclient/node", () => ({
   },
 }));
 
-
 function context(): vscode.ExtensionContext {
   return { subscriptions: [] as vscode.Disposable[] } as unknown as vscode.ExtensionContext;
 }
@@ -79,6 +78,35 @@ describe("activate", () => {
     expect(created[0].client.initializationOptions).toEqual({ trusted: true, telemetry: true });
     for (const d of ctx.subscriptions) d.dispose();
     await deactivate();
+  });
+
+  it("follows the Python extension's interpreter only while no server setting (blank counts as unset) overrides it", async () => {
+    const interpreterChanged = new vscode.EventEmitter<unknown>();
+    fake.extensions.set("ms-python.python", {
+      id: "ms-python.python",
+      isActive: true,
+      exports: {
+        environments: {
+          getActiveEnvironmentPath: () => ({ id: "venv", path: "/proj/.venv/bin/python" }),
+          resolveEnvironment: () => Promise.resolve(undefined),
+          onDidChangeActiveEnvironmentPath: interpreterChanged.event,
+        },
+      },
+      activate: () => Promise.reject(new Error("already active")),
+    });
+    fake.setSetting("mcpMarshal.server.path", " ");
+    fake.setSetting("mcpMarshal.server.python", "/venv/bin/python");
+    const ctx = context();
+    await activate(ctx);
+    interpreterChanged.fire(undefined); // pinned: no restart
+    fake.settings.delete("mcpMarshal.server.python"); // unpinned, without a configuration event
+    interpreterChanged.fire(undefined); // the blank path does not pin: restart on the interpreter
+    for (const d of ctx.subscriptions) d.dispose();
+    await deactivate(); // waits for the restarts asked for so far
+    expect(created.map((c) => (c.serverOptions as { command: string }).command)).toEqual([
+      "/venv/bin/python",
+      "/proj/.venv/bin/python",
+    ]);
   });
 
   it("is declared to activate on workspace files and after startup", () => {

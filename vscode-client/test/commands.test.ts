@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import * as vscode from "vscode";
 import { UiCommands, actionsFor, describeLease, registerUiCommands } from "../src/commands";
+import { SERVER_STATES } from "../src/protocol";
 import { fake } from "./fake/vscode";
 import { makeHost, manifest, resetEditor, snapshot } from "./harness";
 
@@ -155,6 +156,7 @@ describe("manifest ↔ code", () => {
     await setup();
     const contributed = manifest.contributes.commands.map((c) => c.command).sort();
     expect(contributed).toEqual(Object.values(UiCommands).sort());
+    expect(contributed).toEqual([...fake.commands.keys()].sort());
     for (const c of manifest.contributes.commands) expect(c.category).toBe("MCP Marshal");
   });
 
@@ -164,7 +166,7 @@ describe("manifest ↔ code", () => {
       const re = /viewItem =~ \/(.*)\/$/.exec(when ?? "");
       return re ? new RegExp(re[1]).test(`mcpServer.${state}`) : false;
     };
-    for (const state of ["stopped", "starting", "ready", "unhealthy", "exited", "backoff", "failed", "blocked", "stopping"]) {
+    for (const state of SERVER_STATES) {
       const offered = inline.filter((m) => matches(m.when, state)).map((m) => m.command.replace("mcpMarshal.ui.", ""));
       const expected = actionsFor(state).map((a) => `${a}Server`.replace("showLogsServer", "showLogs"));
       if (state === "stopping") expected.splice(expected.indexOf("stopServer"), 1);

@@ -38,7 +38,7 @@ const validate = settingsValidator();
 
 describe("contributes.configuration schema", () => {
   it("compiles under ajv's strict mode (only VS Code's annotation keywords added)", () => {
-    expect(validate.errors ?? null).toBeNull();
+    expect(settingsValidator).not.toThrow();
   });
 
   const demo = join(REPO, "examples", "demo.code-workspace");

@@ -7,9 +7,6 @@
 type Listener<T> = (e: T) => unknown;
 
 export class Disposable {
-  static from(...items: Array<{ dispose(): unknown }>): Disposable {
-    return new Disposable(() => items.forEach((d) => d.dispose()));
-  }
   private done = false;
   constructor(private readonly callOnDispose: () => unknown) {}
   dispose(): void {
@@ -41,9 +38,6 @@ export class EventEmitter<T> {
   dispose(): void {
     this.disposed = true;
     this.listeners.clear();
-  }
-  get listenerCount(): number {
-    return this.listeners.size;
   }
 }
 
@@ -79,33 +73,16 @@ export class ThemeColor {
 }
 
 export class ThemeIcon {
-  static readonly File = new ThemeIcon("file");
-  static readonly Folder = new ThemeIcon("folder");
   constructor(
     readonly id: string,
     readonly color?: ThemeColor,
   ) {}
 }
 
-export class MarkdownString {
-  constructor(
-    public value = "",
-    public supportThemeIcons = false,
-  ) {}
-  appendText(text: string): this {
-    this.value += text.replace(/[\\`*_{}[\]()#+\-.!]/g, "\\$&");
-    return this;
-  }
-  appendMarkdown(text: string): this {
-    this.value += text;
-    return this;
-  }
-}
-
 export class TreeItem {
   id?: string;
   description?: string | boolean;
-  tooltip?: string | MarkdownString;
+  tooltip?: string;
   iconPath?: ThemeIcon | Uri;
   contextValue?: string;
   command?: { command: string; title: string; arguments?: unknown[] };
@@ -134,17 +111,11 @@ export enum LogLevel {
   Error = 5,
 }
 
-export enum ConfigurationTarget {
-  Global = 1,
-  Workspace = 2,
-  WorkspaceFolder = 3,
-}
-
 // --- window ------------------------------------------------------------------------------------
 
 export class FakeStatusBarItem {
   text = "";
-  tooltip: string | MarkdownString | undefined;
+  tooltip: string | undefined;
   color: string | ThemeColor | undefined;
   backgroundColor: ThemeColor | undefined;
   command: string | { command: string; title: string; arguments?: unknown[] } | undefined;
@@ -361,9 +332,6 @@ export const commands = {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   },
-  getCommands(): Promise<string[]> {
-    return Promise.resolve([...fake.commands.keys()]);
-  },
 };
 
 // --- workspace ---------------------------------------------------------------------------------
@@ -382,18 +350,6 @@ class FakeConfiguration {
     if (fake.settings.has(full)) return fake.settings.get(full) as T;
     if (fake.defaults.has(full)) return fake.defaults.get(full) as T;
     return defaultValue;
-  }
-  has(key: string): boolean {
-    const full = this.full(key);
-    return fake.settings.has(full) || fake.defaults.has(full);
-  }
-  inspect(key: string) {
-    const full = this.full(key);
-    return { key: full, defaultValue: fake.defaults.get(full), workspaceValue: fake.settings.get(full) };
-  }
-  update(key: string, value: unknown): Promise<void> {
-    fake.setSetting(this.full(key), value);
-    return Promise.resolve();
   }
 }
 
@@ -429,28 +385,14 @@ const telemetryChanged = new EventEmitter<boolean>();
 
 /** Like VS Code's logger: gated on the user's setting, event names prefixed with the extension id. */
 class FakeTelemetryLogger {
-  private readonly enableStates = new EventEmitter<FakeTelemetryLogger>();
-  readonly onDidChangeEnableStates = this.enableStates.event;
-  private readonly sub: Disposable;
-  constructor(private readonly sender: TelemetrySender) {
-    this.sub = telemetryChanged.event(() => this.enableStates.fire(this));
-  }
+  constructor(private readonly sender: TelemetrySender) {}
   get isUsageEnabled(): boolean {
-    return fake.telemetryEnabled;
-  }
-  get isErrorsEnabled(): boolean {
     return fake.telemetryEnabled;
   }
   logUsage(eventName: string, data?: Record<string, unknown>): void {
     if (this.isUsageEnabled) this.sender.sendEventData(`${fake.extensionId}/${eventName}`, data);
   }
-  logError(eventNameOrError: string | Error, data?: Record<string, unknown>): void {
-    if (!this.isErrorsEnabled) return;
-    if (typeof eventNameOrError === "string") this.sender.sendEventData(`${fake.extensionId}/${eventNameOrError}`, data);
-    else this.sender.sendErrorData(eventNameOrError, data);
-  }
   dispose(): void {
-    this.sub.dispose();
     void this.sender.flush?.();
   }
 }
@@ -463,8 +405,6 @@ export const env = {
   createTelemetryLogger(sender: TelemetrySender): FakeTelemetryLogger {
     return new FakeTelemetryLogger(sender);
   },
-  machineId: "fake-machine",
-  appName: "Visual Studio Code",
 };
 
 // --- extensions --------------------------------------------------------------------------------
@@ -481,8 +421,6 @@ export const extensions = {
     return fake.extensions.get(id);
   },
 };
-
-export const version = "1.91.0";
 
 // --- test control ------------------------------------------------------------------------------
 
