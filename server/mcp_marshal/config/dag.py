@@ -83,17 +83,6 @@ def levels(deps: Deps) -> list[tuple[str, ...]]:
     return out
 
 
-def topological_order(deps: Deps) -> list[str]:
-    """A deterministic order in which every server comes after its dependencies; reversed, it
-    is the stop order."""
-    return [name for level in levels(deps) for name in level]
-
-
-def startable(deps: Deps, waiting: Iterable[str], ready: Collection[str]) -> list[str]:
-    """Those of ``waiting`` whose every dependency is in ``ready``, sorted."""
-    return sorted(n for n in waiting if all(d in ready for d in deps.get(n, ())))
-
-
 def dependents(deps: Deps, names: Iterable[str]) -> frozenset[str]:
     """Every server that waits, directly or through others, for any of ``names`` (``names``
     themselves excluded unless they depend on each other)."""

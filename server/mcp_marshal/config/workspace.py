@@ -145,7 +145,11 @@ class _Loader:
         deepest part of ``path`` that exists."""
         value, key_node, _ = self.doc.find(path)
         node = key_node if key and key_node is not None else value
-        self.add(self.doc.span(node) if node is not None else self.doc.root_span(), message, code, severity)
+        self.add(self.span_of(node), message, code, severity)
+
+    def span_of(self, node: Any) -> Span:
+        """The span of ``node``; the whole document when nothing was found."""
+        return self.doc.span(node) if node is not None else self.doc.root_span()
 
     # --- the steps -----------------------------------------------------------------------------
 
@@ -199,9 +203,10 @@ class _Loader:
     def marshal_settings(self, settings: Mapping[str, Any]) -> MarshalSettings | None:
         raw: dict[str, Any] = {}
         for key, value in settings.items():
-            if key.startswith(PREFIX) and key[len(PREFIX) :].split(".")[0] not in CLIENT_SECTIONS:
-                raw[key[len(PREFIX) :]] = value
-                self.where[key[len(PREFIX) :]] = ("settings", key)
+            name = key.removeprefix(PREFIX)
+            if name != key and name.split(".")[0] not in CLIENT_SECTIONS:
+                raw[name] = value
+                self.where[name] = ("settings", key)
         nested = settings.get(PREFIX[:-1])
         if isinstance(nested, dict):  # VS Code also accepts "mcpMarshal": {"servers": …}
             for key, value in nested.items():
@@ -311,7 +316,6 @@ class _Loader:
                 env=MappingProxyType(env),
                 env_file=self.path(sub(s.env_file, "envFile")) if s.env_file is not None else None,
                 cwd=self.path(sub(s.cwd, "cwd")) if s.cwd is not None else ctx.folders[0].path,
-                inputs=(),
                 **common,
             )
         else:
@@ -373,7 +377,7 @@ class _Loader:
                 path = loc
             value, key = self.walk(path, err["type"])
             node = key if err["type"] in ("extra_forbidden", "missing") and key is not None else value
-            span = self.doc.span(node) if node is not None else self.doc.root_span()
+            span = self.span_of(node)
             place = (span.line, span.character, span.end_line, span.end_character)
             if place in seen:
                 continue
@@ -464,9 +468,8 @@ def _message(err: Any, loc: Path_, in_settings: bool) -> str:
     elif kind == "literal_error":
         phrase = f"must be {ctx.get('expected')}"
     elif kind in _SIGNS:
-        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()), "")
-        phrase = f"must be {sign} {bound}"
+        phrase = f"must be {_SIGNS[kind]} {bound}"
     else:
         phrase = _TYPES.get(kind, err["msg"].lower())
     if subject and field:

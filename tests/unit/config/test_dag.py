@@ -25,7 +25,6 @@ def test_tiers_are_barriers_and_untiered_servers_take_no_part() -> None:
         "e": {"a"},
     }
     assert dag.levels(deps) == [("a", "b", "free"), ("c", "e"), ("d",)]
-    assert dag.topological_order(deps) == ["a", "b", "free", "c", "e", "d"]
 
 
 def test_unknown_names_are_dropped_from_the_graph() -> None:
@@ -37,12 +36,6 @@ def test_dependents_and_dependencies_are_transitive() -> None:
     assert dag.dependents(deps, ["db"]) == {"api", "web"}
     assert dag.dependents(deps, ["web"]) == set()
     assert dag.dependencies(deps, ["web"]) == {"api", "db"}
-
-
-def test_startable_waits_only_for_own_dependencies() -> None:
-    deps = {"db": set(), "api": {"db"}, "docs": set(), "web": {"api", "docs"}}
-    assert dag.startable(deps, ["api", "docs", "web"], ready={"db"}) == ["api", "docs"]
-    assert dag.startable(deps, ["web"], ready={"db", "api"}) == []
 
 
 def test_find_cycles_reports_each_independent_cycle_in_waiting_order() -> None:
