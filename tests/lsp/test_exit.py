@@ -37,6 +37,18 @@ class RawClient:
         assert proc.stdout is not None and proc.stdin is not None
         return cls(proc, proc.stdout, proc.stdin)
 
+    def initialize(self, workspace_file: Path, root: Path | None = None) -> None:
+        """Send ``initialize`` (id 1) and ``initialized`` for a trusted ``workspace_file``."""
+        params: dict[str, Any] = {
+            "processId": None,
+            "capabilities": {},
+            "initializationOptions": {"workspaceFile": str(workspace_file), "trusted": True},
+        }
+        if root is not None:
+            params["rootUri"] = root.as_uri()
+        self.send({"id": 1, "method": "initialize", "params": params})
+        self.send({"method": "initialized", "params": {}})
+
     def send(self, message: dict[str, Any]) -> None:
         body = json.dumps({"jsonrpc": "2.0", **message}).encode()
         self.writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
@@ -65,19 +77,7 @@ async def _started(tmp_path: Path) -> RawClient:
     ws = tmp_path / "x.code-workspace"
     ws.write_text(workspace_text({"a": fake(FAKE_GRANDCHILD=1), "b": {**fake(), "dependsOn": ["a"]}}))
     client = await RawClient.start()
-    client.send(
-        {
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "processId": None,
-                "rootUri": tmp_path.as_uri(),
-                "capabilities": {},
-                "initializationOptions": {"workspaceFile": str(ws), "trusted": True},
-            },
-        }
-    )
-    client.send({"method": "initialized", "params": {}})
+    client.initialize(ws, root=tmp_path)
     await asyncio.wait_for(client.until_ready({"a", "b"}), TIMEOUT)
     assert client.grandchildren and all(pid_alive(p) for p in client.ready_pids.values())
     return client
@@ -110,18 +110,7 @@ async def test_tcp_mode_serves_one_client_and_stops_its_servers(tmp_path: Path) 
     port = int(re.search(r"listening on [\d.]+:(\d+)", line).group(1))  # type: ignore[union-attr]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     client = RawClient(proc, reader, writer)
-    client.send(
-        {
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "processId": None,
-                "capabilities": {},
-                "initializationOptions": {"workspaceFile": str(ws), "trusted": True},
-            },
-        }
-    )
-    client.send({"method": "initialized", "params": {}})
+    client.initialize(ws)
     await asyncio.wait_for(client.until_ready({"a"}), TIMEOUT)
     client.send({"id": 2, "method": "shutdown"})
     while (await asyncio.wait_for(client.read(), TIMEOUT)).get("id") != 2:

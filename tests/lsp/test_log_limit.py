@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pytest_lsp import LanguageClient
 
-from mcp_marshal.lsp.log_limit import TokenBucket
+from mcp_marshal.token_bucket import TokenBucket
 from tests.lsp.conftest import fake, open_session, wait_states, wait_until, workspace_text
 
 

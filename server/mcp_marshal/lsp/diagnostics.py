@@ -45,6 +45,7 @@ class Diagnostics:
     def __init__(self, ls: LanguageServer, workspace_file: Path) -> None:
         self._ls = ls
         self._file = workspace_file
+        self._uri = uri_of(workspace_file)  # published on every keystroke: convert it once
         self._published: set[str] = set()
 
     def publish(self, problems: Iterable[Problem]) -> None:
@@ -52,7 +53,7 @@ class Diagnostics:
 
         A problem whose ``file`` names another file (an ``envFile``, say) is published there.
         """
-        by_uri: dict[str, list[types.Diagnostic]] = {uri_of(self._file): []}
+        by_uri: dict[str, list[types.Diagnostic]] = {self._uri: []}
         for problem in problems:
             by_uri.setdefault(self._uri_for(problem), []).append(to_diagnostic(problem))
         for uri in self._published - by_uri.keys():
@@ -63,6 +64,6 @@ class Diagnostics:
 
     def _uri_for(self, problem: Problem) -> str:
         if not problem.file:
-            return uri_of(self._file)
+            return self._uri
         path = Path(problem.file)
         return uri_of(path if path.is_absolute() else self._file.parent / path)

@@ -20,7 +20,7 @@ from mcp_marshal.events import (
     ServerLog,
     ServerStateChanged,
 )
-from mcp_marshal.lsp.log_limit import TokenBucket
+from mcp_marshal.token_bucket import TokenBucket
 
 if TYPE_CHECKING:
     from mcp_marshal.lsp.session import WorkspaceSession
@@ -109,7 +109,7 @@ class EventForwarder:
                 asyncio.get_running_loop().call_later(SUPPRESSED_REPORT_S, self._report_suppressed, event.name)
             return
         self._report_suppressed(event.name)
-        self._log(f"[{event.name}] {self._session.redact(event.line)}")
+        self._log(f"[{event.name}] {event.line}")  # the core redacted the line before publishing it
 
     def _report_suppressed(self, name: str) -> None:
         self._flush_scheduled.discard(name)

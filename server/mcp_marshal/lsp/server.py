@@ -89,13 +89,13 @@ def build_server() -> MarshalServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     async def did_save(ls: MarshalServer, params: types.DidSaveTextDocumentParams) -> None:
-        if ls.session is not None and _is_workspace_file(ls, params.text_document.uri):
-            await ls.session.reload()
+        if (session := _session_of(ls, params.text_document.uri)) is not None:
+            await session.reload()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: MarshalServer, params: types.DidCloseTextDocumentParams) -> None:
-        if ls.session is not None and _is_workspace_file(ls, params.text_document.uri):
-            ls.session.validate_disk()
+        if (session := _session_of(ls, params.text_document.uri)) is not None:
+            session.validate_disk()
 
     from mcp_marshal.lsp.commands import register_all
 
@@ -113,16 +113,19 @@ def _folders(params: types.InitializeParams) -> list[Path]:
     return [Path(p) for p in paths if p]
 
 
-def _is_workspace_file(ls: MarshalServer, uri: str) -> bool:
+def _session_of(ls: MarshalServer, uri: str) -> WorkspaceSession | None:
+    """The session, when ``uri`` is the workspace file it supervises."""
     from pygls.uris import to_fs_path
 
+    if ls.session is None:
+        return None
     path = to_fs_path(uri)
-    return ls.session is not None and path is not None and Path(path).resolve() == ls.session.file
+    return ls.session if path is not None and Path(path).resolve() == ls.session.file else None
 
 
 def _validate(ls: MarshalServer, uri: str) -> None:
-    if ls.session is not None and _is_workspace_file(ls, uri):
-        ls.session.validate_buffer(ls.workspace.get_text_document(uri).source)
+    if (session := _session_of(ls, uri)) is not None:
+        session.validate_buffer(ls.workspace.get_text_document(uri).source)
 
 
 def _drop_expected_errors(record: logging.LogRecord) -> bool:

@@ -225,14 +225,13 @@ class WorkspaceSession:
             if self._closed:
                 return {"applied": False, "reason": "shutting down"}
             result = self._load_disk()
-            errors = [p for p in result.problems if p.severity == "error"]
             if result.config is None:
                 self.bus.publish(ConfigRejected(problems=result.problems))
                 self.log(
                     types.MessageType.Warning,
-                    f"MCP: {self.file.name} has {len(errors)} problem(s); kept running config",
+                    f"MCP: {self.file.name} has {len(result.errors)} problem(s); kept running config",
                 )
-                return {"applied": False, "problems": [p.format() for p in errors]}
+                return {"applied": False, "problems": [p.format() for p in result.errors]}
             await self._open_features()
             if self.orchestrator is None:
                 self._after_valid_config()

@@ -47,10 +47,11 @@ class Args:
             raise self.invalid(f"{what} must be a non-empty string, got {_json_type(value)}")
         return value
 
-    def integer(self, index: int, what: str, default: int | None = None) -> int | None:
-        """An optional integer ≥ 0 (JSON numbers with no fraction are accepted)."""
+    def integer(self, index: int, what: str) -> int | None:
+        """An optional integer ≥ 0 (JSON numbers with no fraction are accepted); ``None`` when
+        left out."""
         if index >= len(self.raw) or self.raw[index] is None:
-            return default
+            return None
         value = self.raw[index]
         if isinstance(value, float) and value.is_integer():
             value = int(value)
