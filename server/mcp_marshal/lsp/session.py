@@ -165,8 +165,11 @@ class WorkspaceSession:
 
     @property
     def redactor(self) -> Redactor | None:
-        """The secrets of this workspace (server env/headers, inputs), once telemetry runs."""
-        return self.telemetry.redactor
+        """The secrets of this workspace (server env/headers, inputs): the telemetry pipeline's,
+        shared with the orchestrator; the orchestrator's own if telemetry never started."""
+        if self.telemetry.redactor is not None:
+            return self.telemetry.redactor
+        return self.orchestrator.redactor if self.orchestrator is not None else None
 
     async def start(self) -> None:
         """Create the orchestrator (once) and start every autoStart server, with progress."""
