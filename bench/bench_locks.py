@@ -145,8 +145,8 @@ def main() -> None:
     if url is None and "redis-raw" in variants:
         from tests.integration.lock_redis import RedisServer
 
-        server = RedisServer(tmp / "redis").start() if (tmp / "redis").mkdir() is None else None
-        assert server is not None
+        (tmp / "redis").mkdir()
+        server = RedisServer(tmp / "redis").start()
         url = server.url
     places = {"sqlite": str(tmp / "api.sqlite3"), "redis": url}
     runs: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}

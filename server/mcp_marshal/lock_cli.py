@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -171,27 +172,39 @@ def _describe(lease: Lease) -> str:
     )
 
 
+def _answer(args: argparse.Namespace, ok: bool, data: dict[str, Any], yes: str, no: str) -> int:
+    """Emit the outcome of a yes/no command; exit 0 or ``EXIT_REFUSED``."""
+    _emit(args, data, yes if ok else f"[yellow]{no}[/yellow]")
+    return 0 if ok else EXIT_REFUSED
+
+
+def _not_acquired(args: argparse.Namespace, store: LeaseStore, verdict: str, fallback: str) -> None:
+    """Say who holds ``args.task`` after a refused grant (``fallback`` when it was freed since)."""
+    holder = store.get(args.task)
+    _emit(
+        args,
+        {"acquired": False, "task": args.task, "holder": holder.to_dict() if holder else None},
+        f"[yellow]{verdict}:[/yellow] {_describe(holder) if holder else fallback}",
+    )
+
+
 # --- commands ------------------------------------------------------------------------------
 
 
 def _acquire(args: argparse.Namespace) -> int:
     store, settings = _open(args)
-    try:
+    with contextlib.closing(store):
         lease = store.acquire(args.task, args.owner, args.ttl or settings.default_ttl_ms)
-        if lease is not None:
-            _emit(args, {"acquired": True, "lease": lease.to_dict()}, _describe(lease))
-            return 0
-        holder = store.get(args.task)
-        data = {"acquired": False, "task": args.task, "holder": holder.to_dict() if holder else None}
-        _emit(args, data, f"[yellow]not acquired:[/yellow] {_describe(holder) if holder else args.task}")
-        return EXIT_REFUSED
-    finally:
-        store.close()
+        if lease is None:
+            _not_acquired(args, store, "not acquired", args.task)
+            return EXIT_REFUSED
+        _emit(args, {"acquired": True, "lease": lease.to_dict()}, _describe(lease))
+        return 0
 
 
 def _renew(args: argparse.Namespace) -> int:
     store, settings = _open(args)
-    try:
+    with contextlib.closing(store):
         lease = store.renew(LeaseRef(args.task, args.owner, args.token), args.ttl or settings.default_ttl_ms)
         if lease is None:
             msg = f"not renewed: {args.owner} does not hold {args.task} with token {args.token} (expired or taken)"
@@ -199,38 +212,28 @@ def _renew(args: argparse.Namespace) -> int:
             return EXIT_REFUSED
         _emit(args, {"renewed": True, "lease": lease.to_dict()}, _describe(lease))
         return 0
-    finally:
-        store.close()
 
 
 def _release(args: argparse.Namespace) -> int:
     store, _ = _open(args)
-    try:
+    with contextlib.closing(store):
         ok = store.release(LeaseRef(args.task, args.owner, args.token))
-        text = f"released {args.task}" if ok else f"[yellow]not released: {args.owner} does not hold it[/yellow]"
-        _emit(args, {"released": ok, "task": args.task}, text)
-        return 0 if ok else EXIT_REFUSED
-    finally:
-        store.close()
+        no = f"not released: {args.owner} does not hold it"
+        return _answer(args, ok, {"released": ok, "task": args.task}, f"released {args.task}", no)
 
 
 def _check(args: argparse.Namespace) -> int:
     store, _ = _open(args)
-    try:
+    with contextlib.closing(store):
         ok = store.check(args.task, args.token)
-        text = f"token {args.token} is current" if ok else f"[yellow]token {args.token} is stale[/yellow]"
-        _emit(args, {"current": ok, "task": args.task, "token": args.token}, text)
-        return 0 if ok else EXIT_REFUSED
-    finally:
-        store.close()
+        data = {"current": ok, "task": args.task, "token": args.token}
+        return _answer(args, ok, data, f"token {args.token} is current", f"token {args.token} is stale")
 
 
 def _list(args: argparse.Namespace) -> int:
     store, _ = _open(args)
-    try:
+    with contextlib.closing(store):
         leases = store.list()
-    finally:
-        store.close()
     if args.json:
         print(json.dumps({"leases": [lease.to_dict() for lease in leases]}), flush=True)
         return 0
@@ -301,9 +304,8 @@ def _split_run_args(args: argparse.Namespace) -> list[str]:
     parser.add_argument("--owner", metavar="O")
     parser.add_argument("--ttl", type=int, metavar="MS")
     # Values already parsed before TASK stay unless given again here.
-    for dest in ("owner", "ttl", "workspace", "db", "redis", "backend"):
-        parser.set_defaults(**{dest: getattr(args, dest)})
-    parser.set_defaults(json=args.json)
+    kept = ("owner", "ttl", "workspace", "db", "redis", "backend", "json")
+    parser.set_defaults(**{dest: getattr(args, dest) for dest in kept})
     try:
         parser.parse_args(head, namespace=args)
     except SystemExit:
@@ -319,25 +321,22 @@ def _run(args: argparse.Namespace) -> int:
     command = _split_run_args(args)
     store, settings = _open(args)
     ttl = args.ttl or settings.default_ttl_ms
-    try:
+    with contextlib.closing(store):
         lease = store.acquire(args.task, args.owner, ttl, bind=True)
         if lease is None:
-            holder = store.get(args.task)
-            _emit(
-                args,
-                {"acquired": False, "task": args.task, "holder": holder.to_dict() if holder else None},
-                f"[yellow]not running:[/yellow] {_describe(holder) if holder else args.task + ' is held'}",
-            )
+            _not_acquired(args, store, "not running", f"{args.task} is held")
             return EXIT_HELD
         return _hold_while_running(args, store, lease, ttl, command)
-    finally:
-        store.close()
 
 
 def _hold_while_running(args: argparse.Namespace, store: LeaseStore, lease: Lease, ttl: int, command: list[str]) -> int:
     """Run ``command`` with the token in its environment, renewing every TTL/3; release after."""
-    env = {**os.environ, TOKEN_ENV: str(lease.token), "MCP_MARSHAL_LEASE_TASK": lease.task}
-    env["MCP_MARSHAL_LEASE_OWNER"] = lease.owner
+    env = {
+        **os.environ,
+        TOKEN_ENV: str(lease.token),
+        "MCP_MARSHAL_LEASE_TASK": lease.task,
+        "MCP_MARSHAL_LEASE_OWNER": lease.owner,
+    }
     try:
         proc = subprocess.Popen(command, env=env)
     except OSError as exc:

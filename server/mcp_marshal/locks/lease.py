@@ -56,10 +56,6 @@ class Lease:
     expires_at: float
     holder: str | None = None
 
-    def remaining(self, now: float) -> float:
-        """Seconds left before expiry (negative once expired)."""
-        return self.expires_at - now
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -243,10 +243,6 @@ class RedisStore:
         ]
         return entries, gap
 
-    def ping(self) -> None:
-        """Raise ``LockStoreUnavailable`` unless Redis answers."""
-        self._call(self._r.ping)
-
     def describe(self) -> str:
         return self._url
 

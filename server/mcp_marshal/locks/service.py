@@ -4,7 +4,7 @@ Store calls run on one worker thread (a Redis round trip or a busy SQLite wait n
 event loop, and the store sees one caller at a time). Events come from the store's own change
 log, so changes made by other processes and machines are published exactly like ours.
 Expiry is noticed by one timer armed for the earliest expiry among known leases; between
-expiries the log is read every ``poll_interval_s`` (one indexed query or one XRANGE).
+expiries the log is read every ``poll_interval_s`` (one query over the lease rows, or one XRANGE).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MIN_TIMER_S = 0.02  # clocks of different machines (Redis TIME) never make the timer spin
+_READ_LIMIT = 1000  # log entries per read_log call
 
 
 class LeaseService:
@@ -142,10 +143,10 @@ class LeaseService:
         out: list[LogEntry] = []
         gap_seen = False
         while True:
-            batch, gap = self.store.read_log(cursor)
+            batch, gap = self.store.read_log(cursor, _READ_LIMIT)
             gap_seen = gap_seen or gap
             out.extend(batch)
-            if len(batch) < 1000:
+            if len(batch) < _READ_LIMIT:
                 return out, gap_seen
             cursor = batch[-1].cursor
 

@@ -321,10 +321,6 @@ class SqliteStore:
             out.append(LogEntry(_cursor(position), *fields))
         return out, gap
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap "anything new?" probe."""
-        return self._run(lambda: self._db.execute("PRAGMA data_version").fetchone()[0])
-
     def describe(self) -> str:
         return f"sqlite:{self.path}"
 

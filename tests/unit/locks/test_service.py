@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from mcp_marshal.events import (
-    Event,
     EventBus,
     LeaseAcquired,
     LeaseDenied,
@@ -21,16 +20,7 @@ from mcp_marshal.locks import LeaseService
 from mcp_marshal.locks.memory_store import MemoryStore
 from mcp_marshal.locks.sqlite_store import SqliteStore
 
-
-def summary(events: list[Event]) -> list[tuple[str, str, str, int | None]]:
-    return [(e.kind, e.task, e.owner, e.token) for e in events]  # type: ignore[attr-defined]
-
-
-def drain(q: object) -> list[Event]:
-    out = []
-    while not q.empty():  # type: ignore[attr-defined]
-        out.append(q.get_nowait())  # type: ignore[attr-defined]
-    return out
+from .conftest import drain, summary
 
 
 @pytest.fixture()

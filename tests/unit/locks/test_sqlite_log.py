@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mcp_marshal.events import Event, EventBus
+from mcp_marshal.events import EventBus
 from mcp_marshal.locks import LeaseRef, LeaseService, LogEntry
 from mcp_marshal.locks.sqlite_store import SqliteStore
+
+from .conftest import drain, summary
 
 
 class FakeClock:
@@ -29,17 +31,6 @@ ODD_OWNER = 'car"ol\\ é\n\u2028,]'  # quotes, escapes, non-ASCII, line breaks
 def fields(entries: list[LogEntry]) -> list[tuple[object, ...]]:
     """Everything but the cursor."""
     return [(e.kind, e.task, e.owner, e.token, e.expires_at, e.ts, e.holder) for e in entries]
-
-
-def drain(q: object) -> list[Event]:
-    out = []
-    while not q.empty():  # type: ignore[attr-defined]
-        out.append(q.get_nowait())  # type: ignore[attr-defined]
-    return out
-
-
-def summary(events: list[Event]) -> list[tuple[str, str, str, int | None]]:
-    return [(e.kind, e.task, e.owner, e.token) for e in events]  # type: ignore[attr-defined]
 
 
 @pytest.fixture()
