@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 POLL_SECONDS = 0.2
-_ERROR = {"ServerFailed", "ConfigRejected"}
-_WARN = {"ServerExited", "HealthCheckFailed", "RestartScheduled", "LeaseDenied", "TelemetryDropped"}
+_STYLE = {"ERROR": "bold red", "WARN": "yellow", "INFO": "cyan"}
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -68,7 +67,7 @@ def run_tail(args: argparse.Namespace) -> int:
     position = 0
     if path.exists():
         with path.open("rb") as f:
-            show(deque(f, maxlen=max(args.lines, 0)) if args.lines > 0 else ())
+            show(deque(f, maxlen=max(args.lines, 0)))  # reads to the end even for -n 0
             position = f.tell()
     if args.follow:
         for lines in follow(path, position):
@@ -138,15 +137,15 @@ def format_line(line: bytes) -> Any:
     """One record as a rich ``Text``: time, name (coloured by severity), server, fields."""
     from rich.text import Text
 
+    from mcp_marshal.telemetry.record import severity
+
     try:
         rec = json.loads(line)
         name, fields = str(rec["name"]), dict(rec.get("fields") or {})
         when = datetime.fromtimestamp(float(rec["ts"])).strftime("%H:%M:%S.%f")[:-3]
     except (ValueError, KeyError, TypeError):
         return Text(f"(unreadable) {line.decode('utf-8', 'replace').rstrip()}", style="dim")
-    style = "bold red" if name in _ERROR else "yellow" if name in _WARN else "cyan"
-    if name == "ServerExited" and fields.get("expected"):
-        style = "cyan"
+    style = _STYLE[severity(name, fields)]
     text = Text()
     text.append(when, style="dim")
     text.append("  ")

@@ -147,11 +147,9 @@ class Batcher:
     def reconfigure(self, limits: BatchLimits, now: float) -> None:
         """Apply new limits; shrinking the queue drops (and counts) the oldest records."""
         excess = len(self._queue) - limits.max_queue
+        self._queue = deque(self._queue, maxlen=limits.max_queue)  # keeps the newest
         if excess > 0:
-            for _ in range(excess):
-                self._queue.popleft()
             self.drop(QUEUE_FULL, excess, now)
-        self._queue = deque(self._queue, maxlen=limits.max_queue)
         self.limits = limits
         self._max_queue, self._batch_size = limits.max_queue, limits.batch_size
         if self._first_at is None and (self._queue or self._full or self._other):

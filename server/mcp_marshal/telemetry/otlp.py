@@ -13,24 +13,15 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from mcp_marshal.telemetry.record import Batch, Record
+from mcp_marshal.telemetry.record import Batch, Record, severity
 from mcp_marshal.telemetry.sinks import ThreadedSink
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
-# OpenTelemetry severity numbers (logs data model): INFO=9, WARN=13, ERROR=17.
-_SEVERITY = {
-    "ServerFailed": (17, "ERROR"),
-    "ConfigRejected": (17, "ERROR"),
-    "ServerExited": (13, "WARN"),
-    "HealthCheckFailed": (13, "WARN"),
-    "RestartScheduled": (13, "WARN"),
-    "LeaseDenied": (13, "WARN"),
-    "TelemetryDropped": (13, "WARN"),
-}
-_INFO = (9, "INFO")
+# OpenTelemetry severity numbers (logs data model).
+_SEVERITY_NUMBER = {"INFO": 9, "WARN": 13, "ERROR": 17}
 
 
 class OtlpUnavailable(ImportError):
@@ -85,9 +76,7 @@ class OtlpSink(ThreadedSink):
         from opentelemetry._logs import LogRecord, SeverityNumber
         from opentelemetry.sdk._logs import ReadableLogRecord
 
-        number, text = _SEVERITY.get(record.name, _INFO)
-        if record.name == "ServerExited" and record.fields.get("expected"):
-            number, text = _INFO
+        text = severity(record.name, record.fields)
         attributes: dict[str, Any] = {"mcp_marshal.batch.seq": seq}
         for key, value in record.fields.items():
             if isinstance(value, str | bool | int | float):
@@ -97,7 +86,7 @@ class OtlpSink(ThreadedSink):
             LogRecord(
                 timestamp=ns,
                 observed_timestamp=ns,
-                severity_number=SeverityNumber(number),
+                severity_number=SeverityNumber(_SEVERITY_NUMBER[text]),
                 severity_text=text,
                 body=dict(record.fields),
                 attributes=attributes,
@@ -110,11 +99,7 @@ class OtlpSink(ThreadedSink):
     def write(self, batch: Batch) -> None:
         from opentelemetry.sdk._logs.export import LogRecordExportResult
 
-        now = batch.records[-1].ts if batch.records else 0.0
-        drops = [
-            Record("TelemetryDropped", now, {"count": count, "reason": reason})
-            for reason, count in batch.dropped.items()
-        ]
+        drops = batch.drop_records(batch.records[-1].ts if batch.records else 0.0)
         logs = [self._log_record(r, batch.seq) for r in (*drops, *batch.records)]
         if logs and self._exporter.export(logs) is not LogRecordExportResult.SUCCESS:
             raise OtlpExportFailed(f"OTLP export of batch {batch.seq} failed")

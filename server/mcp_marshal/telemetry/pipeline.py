@@ -193,8 +193,7 @@ class TelemetryPipeline:
         try:
             record = record_from_event(event, self.redactor)
         except Exception:
-            log.exception("telemetry could not record %s", type(event).__name__)
-            self.batcher.drop(RECORD_ERROR, 1, self._clock())
+            self._record_failed(type(event).__name__)
             return
         self._accept(record)
 
@@ -203,10 +202,13 @@ class TelemetryPipeline:
         try:
             record = Record(name, time.time() if ts is None else ts, self.redactor.redact_fields(fields))
         except Exception:
-            log.exception("telemetry could not record %s", name)
-            self.batcher.drop(RECORD_ERROR, 1, self._clock())
+            self._record_failed(name)
             return
         self._accept(record)
+
+    def _record_failed(self, what: str) -> None:
+        log.exception("telemetry could not record %s", what)
+        self.batcher.drop(RECORD_ERROR, 1, self._clock())
 
     def _accept(self, record: Record) -> None:
         if self._closed:

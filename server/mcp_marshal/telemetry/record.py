@@ -6,14 +6,28 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from mcp_marshal.events import Event
     from mcp_marshal.telemetry.redact import Redactor
 
 SCHEMA_VERSION = 1
+DROPPED = "TelemetryDropped"
+
+Severity = Literal["ERROR", "WARN", "INFO"]
+_ERROR_NAMES = frozenset({"ServerFailed", "ConfigRejected"})
+_WARN_NAMES = frozenset({"ServerExited", "HealthCheckFailed", "RestartScheduled", "LeaseDenied", DROPPED})
+
+
+def severity(name: str, fields: Mapping[str, Any]) -> Severity:
+    """How serious a record is, for every reader (OTLP severity, ``telemetry tail`` colours);
+    an expected exit is ordinary."""
+    if name in _ERROR_NAMES:
+        return "ERROR"
+    if name in _WARN_NAMES and not (name == "ServerExited" and fields.get("expected")):
+        return "WARN"
+    return "INFO"
 
 
 class Record(NamedTuple):
@@ -38,6 +52,10 @@ class Batch:
     seq: int
     records: tuple[Record, ...]
     dropped: Mapping[str, int] = field(default_factory=dict)
+
+    def drop_records(self, ts: float) -> list[Record]:
+        """The batch's drop counts as ``TelemetryDropped`` records stamped ``ts``, one per reason."""
+        return [Record(DROPPED, ts, {"count": count, "reason": reason}) for reason, count in self.dropped.items()]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``telemetry/event`` payload: one object per batch."""
@@ -77,9 +95,7 @@ def plain(value: Any) -> Any:
         return {n: plain(getattr(value, n)) for n in _field_names(type(value))}
     if isinstance(value, enum.Enum):
         return plain(value.value)
-    if isinstance(value, PurePath):
-        return str(value)
-    return str(value)
+    return str(value)  # paths and anything else
 
 
 def record_from_event(event: Event, redactor: Redactor | None = None) -> Record:

@@ -131,13 +131,8 @@ class ThreadedSink(Sink):
 
 def batch_lines(batch: Batch, now: float | None = None) -> bytes:
     """The JSONL form of a batch: drops first (as ``TelemetryDropped`` lines), then records."""
-    lines = []
-    ts = time.time() if now is None else now
-    for reason, count in batch.dropped.items():
-        fields = {"count": count, "reason": reason}
-        lines.append({"seq": batch.seq, "name": "TelemetryDropped", "ts": ts, "fields": fields})
-    for r in batch.records:
-        lines.append({"seq": batch.seq, "name": r.name, "ts": r.ts, "fields": r.fields})
+    drops = batch.drop_records(time.time() if now is None else now)
+    lines = [{"seq": batch.seq, "name": r.name, "ts": r.ts, "fields": r.fields} for r in (*drops, *batch.records)]
     text = "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str) + "\n" for line in lines)
     return text.encode("utf-8")
 
