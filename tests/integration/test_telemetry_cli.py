@@ -107,3 +107,32 @@ async def test_follow_prints_new_records_across_rotation(tmp_path: Path) -> None
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    try:
+        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
+async def test_follow_with_no_history_prints_only_new_records(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    await write(path, batch(1, "old 1", "old 2"))
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "mcp_marshal", "telemetry", "tail", "--follow", "--json", "-n", "0", "--file"),
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(20):  # the follower has the file open: what is written next is new
+            while not _has_open(proc.pid, path):
+                await asyncio.sleep(0.02)
+        await write(path, batch(2, "new"))
+        async with asyncio.timeout(20):
+            assert json.loads(await proc.stdout.readline())["fields"]["line"] == "new"
+    finally:
+        proc.terminate()
+        await proc.wait()
