@@ -7,32 +7,36 @@ pays for the MCP or pygls imports.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
+# Each subcommand's module, imported only when that subcommand (or the full --help) is asked for:
+# `mcp-marshal up` and `lsp` are started often and should not pay for the lease or telemetry code.
+COMMANDS = {
+    "up": "cli_servers", "check": "cli_servers", "probe": "cli_servers",
+    "lsp": None, "lock": "lock_cli", "telemetry": "telemetry_cli",
+}  # fmt: skip
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every subcommand, or, with ``only``, for that one alone (same arguments)."""
     parser = argparse.ArgumentParser(
         prog="mcp-marshal",
         description="Supervise the MCP servers declared in a VS Code .code-workspace file.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    from mcp_marshal import cli_servers
-
-    cli_servers.add_parsers(sub)
-
-    lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
-    lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
-    lsp.set_defaults(run=_run_lsp)
-
-    from mcp_marshal import lock_cli
-
-    lock_cli.add_parsers(sub)
-
-    from mcp_marshal import telemetry_cli
-
-    telemetry_cli.add_parsers(sub)
+    done: set[str | None] = set()
+    for command, module in COMMANDS.items():
+        if (only is not None and command != only) or module in done:
+            continue
+        done.add(module)
+        if module is None:
+            lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
+            lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
+            lsp.set_defaults(run=_run_lsp)
+        else:
+            importlib.import_module(f"mcp_marshal.{module}").add_parsers(sub)
     return parser
 
 
@@ -42,21 +46,10 @@ def _run_lsp(args: argparse.Namespace) -> int:
     return run(tcp=args.tcp)
 
 
-def _lsp_parser() -> argparse.ArgumentParser:
-    """Only ``lsp``: the editor starts us often and waits for ``initialize``, so skip
-    importing every other subcommand's module."""
-    parser = argparse.ArgumentParser(prog="mcp-marshal")
-    sub = parser.add_subparsers(dest="command", required=True)
-    lsp = sub.add_parser("lsp")
-    lsp.add_argument("--tcp", metavar="HOST:PORT")
-    lsp.set_defaults(run=_run_lsp)
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _lsp_parser() if argv[:1] == ["lsp"] and "-h" not in argv and "--help" not in argv else build_parser()
-    args = parser.parse_args(argv)
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(only).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
