@@ -80,6 +80,8 @@ class Orchestrator:
         self._runners: dict[str, ServerRunner] = {n: self._runner(s) for n, s in config.servers.items()}
         self._waiters: dict[str, asyncio.Task[None]] = {}
         self._tick = asyncio.Event()
+        self._trouble = 0
+        """Bumped when a server may have become a blocker (failed, blocked, stopped, reloaded)."""
         self._apply_lock = asyncio.Lock()
 
     # --- lifetime ----------------------------------------------------------------------------
@@ -117,8 +119,10 @@ class Orchestrator:
             ring=ring,
         )
 
-    def _changed(self, _runner: ServerRunner | None = None) -> None:
-        """Wake every waiter; they re-check their own condition."""
+    def _changed(self, runner: ServerRunner | None = None) -> None:
+        """Wake every waiter; they re-check their own condition (cheaply, see _start_when_ready)."""
+        if runner is None or runner.state in (S.FAILED, S.BLOCKED, S.STOPPED):
+            self._trouble += 1
         self._tick.set()
         self._tick = asyncio.Event()
 
@@ -172,22 +176,38 @@ class Orchestrator:
         self._waiters[name] = asyncio.create_task(self._start_when_ready(name, reset_budget), name=f"deps-{name}")
 
     async def _start_when_ready(self, name: str, reset_budget: bool) -> None:
+        """Start ``name`` once every dependency is ready; mark it blocked while one cannot be.
+
+        Every state change wakes every waiter, and tiers make each server depend on all of the
+        lower tiers, so a wake must not scan every dependency: it re-checks the one that was not
+        ready last time, and looks for blockers only after something may have become one.
+        """
         runner = self._runners[name]
+        config: Config | None = None
+        deps: list[str] = []
+        pending: str | None = None
+        trouble = -1
         while True:
             tick = self._tick
-            not_ready = self._unready_deps(name)
-            if not not_ready:
-                runner.start(reset_budget=reset_budget)
-                self._changed()
-                return
-            blockers = [
-                f"{d} is {self._runners[d].state.value}"
-                for d in not_ready
-                if self._runners[d].state in (S.FAILED, S.BLOCKED)
-                or (self._runners[d].state == S.STOPPED and not self._wanted(d))
-            ]
-            if blockers:
-                runner.set_blocked("waiting for a dependency: " + ", ".join(blockers))
+            if config is not self._config:  # a reload may have changed the dependencies
+                config, pending = self._config, None
+                deps = sorted(config.deps.get(name, ()))
+            if pending is None or self._runners[pending].state == S.READY:
+                pending = next((d for d in deps if self._runners[d].state != S.READY), None)
+                if pending is None:
+                    runner.start(reset_budget=reset_budget)
+                    self._changed(runner)
+                    return
+            if trouble != self._trouble:
+                trouble = self._trouble
+                blockers = [
+                    f"{d} is {self._runners[d].state.value}"
+                    for d in self._unready_deps(name)
+                    if self._runners[d].state in (S.FAILED, S.BLOCKED)
+                    or (self._runners[d].state == S.STOPPED and not self._wanted(d))
+                ]
+                if blockers:
+                    runner.set_blocked("waiting for a dependency: " + ", ".join(blockers))
             await tick.wait()
 
     def _unready_deps(self, name: str) -> list[str]:
@@ -204,10 +224,13 @@ class Orchestrator:
     async def wait_settled(self, names: Iterable[str] | None = None) -> None:
         """Return once every named server is ready, failed, blocked or (deliberately) stopped."""
         wanted = list(self._runners if names is None else names)
+        pending: str | None = None  # re-checked first: a wake costs O(1) while it is unsettled
         while True:
             tick = self._tick
-            if all(n not in self._runners or self._settled(n) for n in wanted):
-                return
+            if pending is None or pending not in self._runners or self._settled(pending):
+                pending = next((n for n in wanted if n in self._runners and not self._settled(n)), None)
+                if pending is None:
+                    return
             await tick.wait()
 
     async def start_all(self) -> None:
