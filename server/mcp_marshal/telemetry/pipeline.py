@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from mcp_marshal.events import Event, EventBus, TelemetryDropped
@@ -26,6 +26,9 @@ from mcp_marshal.telemetry.sinks import Sink
 
 if TYPE_CHECKING:
     from mcp_marshal.config.models import Config
+
+SINK_BACKLOG = "sink_backlog"
+"""Drop reason for batches one slow sink lost from its own backlog (the other sinks still got them)."""
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,9 @@ class _SinkWorker:
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self._errors_logged = 0
+        self._unreported: dict[str, int] = {}
+        """Drops this sink's output has not told yet: its own backlog losses, and the counts
+        carried by the batches it lost. They ride in the next batch it delivers."""
         self.task: asyncio.Task[None] | None = None
 
     def offer(self, batch: Batch) -> None:
@@ -84,7 +90,12 @@ class _SinkWorker:
             old = self._backlog.popleft()
             self.stats.backlog -= len(old.records)
             self.stats.dropped += len(old.records)
+            self._count_unreported({**old.dropped, SINK_BACKLOG: len(old.records)})
         self._wake.set()
+
+    def _count_unreported(self, dropped: Mapping[str, int]) -> None:
+        for reason, count in dropped.items():
+            self._unreported[reason] = self._unreported.get(reason, 0) + count
 
     async def run(self) -> None:
         while True:
@@ -94,6 +105,9 @@ class _SinkWorker:
                 continue
             batch = self._backlog.popleft()
             self.stats.backlog -= len(batch.records)
+            if self._unreported:  # so a reader of this sink's output knows what it did not get
+                self._count_unreported(batch.dropped)
+                batch, self._unreported = replace(batch, dropped=self._unreported), {}
             await self._deliver(batch)
             async with self._progress:
                 self.done_seq = batch.seq

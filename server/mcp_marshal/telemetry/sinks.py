@@ -129,11 +129,15 @@ class ThreadedSink(Sink):
             self._lane.stop()
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+"""One encoder for every line: json.dumps with options builds a new one per call (~1 µs a record)."""
+
+
 def batch_lines(batch: Batch, now: float | None = None) -> bytes:
     """The JSONL form of a batch: drops first (as ``TelemetryDropped`` lines), then records."""
     drops = batch.drop_records(time.time() if now is None else now)
     lines = [{"seq": batch.seq, "name": r.name, "ts": r.ts, "fields": r.fields} for r in (*drops, *batch.records)]
-    text = "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str) + "\n" for line in lines)
+    text = "".join(_encode(line) + "\n" for line in lines)
     return text.encode("utf-8")
 
 

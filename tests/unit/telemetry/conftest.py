@@ -65,10 +65,13 @@ class BlockedThreadSink(ThreadedSink):
         self.timeout = timeout
         self.release = threading.Event()
         self.written: list[int] = []
+        self.told_dropped: dict[str, int] = {}
 
     def write(self, batch: Batch) -> None:
         self.release.wait()
         self.written.append(batch.seq)
+        for reason, count in batch.dropped.items():
+            self.told_dropped[reason] = self.told_dropped.get(reason, 0) + count
 
 
 @pytest.fixture

@@ -153,7 +153,10 @@ async def test_a_slow_sink_drops_its_own_backlog_only(capture: Capture) -> None:
         assert stats["lsp"]["dropped"] == 0
     finally:
         blocked.release.set()
-        await p.shutdown(timeout=1.0)
+        await p.shutdown(timeout=5.0)
+    # the next batch the slow sink got told it exactly what it lost; the other sink lost nothing
+    assert blocked.told_dropped == {"sink_backlog": stats["blocked"]["dropped"]}
+    assert capture.dropped() == 0
 
 
 async def test_drops_are_exact_and_announced_on_the_bus_without_feedback(capture: Capture) -> None:
