@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support / fixtures
 
-from bench.common import Report, Size
+from bench.common import Report, Size, compile_package
 
 BENCHMARKS = ["startup", "recovery", "reload", "footprint", "scale", "leases", "telemetry", "lsp"]
 
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"peer {peer.name}: {'ready' if peer.argv else 'unavailable: ' + peer.why_not}", flush=True)
         if args.name == "setup":
             return 0
+    compile_package()
     names = BENCHMARKS if args.name == "all" else [args.name]
     size = Size(tiny=args.tiny)
     reports: list[Report] = []
