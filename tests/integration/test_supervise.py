@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import resource
 import signal
@@ -254,3 +255,50 @@ def _drain(q: asyncio.Queue) -> list:
     while not q.empty():
         out.append(q.get_nowait())
     return out
+
+
+class RecordingLifeline:
+    """The lifeline protocol, recording the order of registrations."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, int]] = []
+        self.groups: set[int] = set()
+
+    def spawn_kwargs(self) -> dict[str, object]:
+        return {"start_new_session": True}
+
+    def register(self, pid: int) -> None:
+        self.groups.add(pid)
+        self.log.append(("+", pid))
+
+    def unregister(self, pid: int) -> None:
+        assert pid in self.groups, f"unregister of {pid}, not registered"
+        self.groups.discard(pid)
+        self.log.append(("-", pid))
+
+
+@pytest.mark.parametrize("delay_ms", [0, 20])
+async def test_a_crashed_group_leaves_the_lifeline_once_and_never_before_the_respawn_is_registered(
+    delay_ms: int,
+) -> None:
+    """With no delay the old group is released just after the respawn (its ledger rewrite must
+    not delay the fork); with a delay, before sleeping; every group exactly once, none left."""
+    restart = RestartPolicy(max_restarts=2, initial_delay_ms=delay_ms, max_delay_ms=4 * delay_ms, reset_after_ms=60000)
+    crash = fake_spec("crash", env={"FAKE_CRASH_AFTER_MS": "10"}, restart=restart)
+    steady = fake_spec("steady")
+    lifeline = RecordingLifeline()
+    bus = EventBus()
+    with bus.queue() as q:
+        async with Orchestrator(config_of(crash, steady), bus, lifeline=lifeline) as orch:
+            await orch.start_all()
+            await wait_for(q, lambda e: isinstance(e, ServerFailed) and e.name == "crash", 30)
+            steady_pid = next(s.pid for s in orch.snapshot() if s.name == "steady")
+            assert lifeline.groups == {steady_pid}
+        assert lifeline.groups == set()
+    crash_log = [(op, pid) for op, pid in lifeline.log if pid != steady_pid]
+    pids = [pid for op, pid in crash_log if op == "+"]
+    assert len(pids) == 3
+    assert sorted(crash_log) == sorted([*(("+", p) for p in pids), *(("-", p) for p in pids)])
+    for old, new in itertools.pairwise(pids):
+        released, registered = crash_log.index(("-", old)), crash_log.index(("+", new))
+        assert (released > registered) if delay_ms == 0 else (released < registered)

@@ -112,8 +112,14 @@ class StderrRing:
         return items if n is None else items[-n:]
 
 
+_GUARDED: dict[int, Child] = {}
+"""The child each pid was last registered with a lifeline for: a reused pid is never unregistered
+on behalf of the exited process that had it before."""
+
+
 class Child:
-    """A running server process. Created by :func:`spawn`; awaited by exactly one owner."""
+    """A running server process. Created by :func:`spawn`; awaited by exactly one owner, who
+    calls :meth:`release` once it is done with the exited process."""
 
     def __init__(
         self,
@@ -131,6 +137,9 @@ class Child:
         self._clean = clean
         self._stderr_task = asyncio.create_task(self._read_stderr(), name=f"stderr-{proc.pid}")
         self._exit: ExitStatus | None = None
+        self._released = False
+        if lifeline is not None:
+            _GUARDED[self.pid] = self
         self._wait_task = asyncio.create_task(self._wait(), name=f"wait-{proc.pid}")
 
     @property
@@ -183,18 +192,39 @@ class Child:
         rc = await self.proc.wait()
         # The leader is gone; anything left in its group (an npx → node pair) must go too.
         self._kill_group(signal.SIGKILL)
-        if self._lifeline is not None:
-            self._lifeline.unregister(self.pid)
-        try:
-            await asyncio.wait_for(self._stderr_task, 1.0)
-        except (TimeoutError, asyncio.CancelledError):
-            self._stderr_task.cancel()
+        if not self._stderr_task.done():  # usually at EOF already: the exit closed the pipe
+            try:
+                await asyncio.wait_for(self._stderr_task, 1.0)
+            except (TimeoutError, asyncio.CancelledError):
+                self._stderr_task.cancel()
         self._exit = ExitStatus(rc, None) if rc >= 0 else ExitStatus(None, -rc)
         return self._exit
 
     async def wait(self) -> ExitStatus:
-        """Wait until the process has exited and been reaped (group killed, stderr drained)."""
+        """Wait until the process has exited and been reaped (group killed, stderr drained).
+
+        The group stays registered with the lifeline until :meth:`release`: its ledger rewrite
+        (~0.5 ms) would otherwise land between a crash and the respawn's fork.
+        """
         return await asyncio.shield(self._wait_task)
+
+    def release(self) -> None:
+        """Take the (reaped, group-killed) group off the lifeline; idempotent, no-op while running.
+
+        Skipped when the pid was reused by a child registered since with the same lifeline,
+        whose entry it now is.
+        """
+        if self._released or self._exit is None:
+            return
+        self._released = True
+        if self._lifeline is None:
+            return
+        holder = _GUARDED.get(self.pid)
+        if holder is self:
+            del _GUARDED[self.pid]
+        elif holder is not None and holder._lifeline is self._lifeline:
+            return
+        self._lifeline.unregister(self.pid)
 
     def _kill_group(self, sig: int) -> None:
         try:

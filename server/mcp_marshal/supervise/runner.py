@@ -102,6 +102,8 @@ class ServerRunner:
         self._ready_at: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._child: Child | None = None
+        self._spent: Child | None = None
+        """The last life's exited child, released from the lifeline after the next fork (or the end)."""
         self._conn: McpStdio | None = None
         self._lock = asyncio.Lock()
 
@@ -181,6 +183,8 @@ class ServerRunner:
                 status = await child.stop(self.spec.stop)
                 self.last_exit = status
                 self.bus.publish(ServerExited(self.name, status.code, status.signal, True, tuple(self.ring.tail(TAIL))))
+            if child is not None:
+                child.release()
             self.pid = None
             self._set(S.STOPPED)
 
@@ -200,6 +204,12 @@ class ServerRunner:
     # --- the run loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._lives()
+        finally:
+            self._release_spent()
+
+    async def _lives(self) -> None:
         while True:
             self._set(S.STARTING)
             try:
@@ -229,7 +239,14 @@ class ServerRunner:
                 S.BACKOFF,
                 f"restart {decision.attempt}/{self.spec.restart.max_restarts} in {decision.delay_ms} ms",
             )
-            await asyncio.sleep(decision.delay_ms / 1000)
+            if decision.delay_ms:  # with none: no yield, and the spent group is released after the fork
+                self._release_spent()
+                await asyncio.sleep(decision.delay_ms / 1000)
+
+    def _release_spent(self) -> None:
+        spent, self._spent = self._spent, None
+        if spent is not None:
+            spent.release()
 
     def _give_up_reason(self) -> str:
         n = self.spec.restart.max_restarts
@@ -261,6 +278,7 @@ class ServerRunner:
         status = await child.wait()
         self.last_exit = status
         self._child = None
+        self._spent = child
         self.pid = None
         return status
 
@@ -278,6 +296,7 @@ class ServerRunner:
             raise
         self._child = child
         self.pid = child.pid
+        self._release_spent()  # only now: its ledger rewrite must not delay the fork
         return child
 
     async def _handshake_and_watch(self, child: Child, conn: McpStdio, spec: ServerSpec) -> None:
