@@ -7,7 +7,8 @@ can run the very same command. Both transports speak newline-delimited JSON-RPC 
 notifications/initialized, ping, tools/list). A TCP ``ping`` answer carries ``_meta.pid`` so the
 benchmark knows which process answered (the one to kill next).
 
-The port comes from ``--port N`` or ``PING_PORT``; it is bound with SO_REUSEADDR before stdin is
+``--start-delay-ms N`` sleeps before listening, like a server loading its code. The port comes
+from ``--port N`` or ``PING_PORT``; it is bound with SO_REUSEADDR before stdin is
 read, so a restarted process can bind at once. Stdin EOF is ignored (supervisord may give no
 useful stdin): the process lives until it is signalled.
 """
@@ -73,6 +74,8 @@ def serve_tcp(listener: socket.socket) -> None:
 def main() -> None:
     args = sys.argv[1:]
     port = int(args[args.index("--port") + 1]) if "--port" in args else int(os.environ.get("PING_PORT", "0"))
+    if "--start-delay-ms" in args:  # a server's own start-up (loading its code) before it can answer
+        time.sleep(int(args[args.index("--start-delay-ms") + 1]) / 1000)
     if port:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
