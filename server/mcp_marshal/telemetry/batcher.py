@@ -7,7 +7,7 @@ monotonic origin). The pipeline feeds it; tests drive it with plain numbers.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -95,6 +95,22 @@ class Batcher:
         queue.append(record)  # a full deque with maxlen discards its oldest (left) end
         self.accepted += 1
         return n + 1 == self._batch_size
+
+    def push(self, record: Record, clock: Callable[[], float]) -> bool:
+        """``add`` for the pipeline's hot path: reads ``clock`` only when a record starts an
+        interval, and returns True when the owner's flusher must wake: a batch became due by
+        size, or this record started an interval (a sleeping flusher must arm its timer)."""
+        queue = self._queue
+        n = len(queue)
+        idle = self._first_at is None
+        if n >= self._max_queue:
+            self._full += 1
+            self._full_total += 1
+        elif idle and n == 0:
+            self._first_at = clock()
+        queue.append(record)
+        self.accepted += 1
+        return idle or n + 1 == self._batch_size
 
     def drop(self, reason: str, count: int, now: float) -> None:
         """Count records lost before they reached the queue (e.g. after shutdown)."""

@@ -209,7 +209,10 @@ class TelemetryPipeline:
         except Exception:
             self._record_failed(type(event).__name__)
             return
-        self._accept(record)
+        if self._closed:
+            self.batcher.drop(SHUTDOWN, 1, self._clock())
+        elif self.batcher.push(record, self._clock):  # _accept, inlined: this runs per event
+            self._poke()
 
     def emit(self, name: str, fields: Mapping[str, Any], ts: float | None = None) -> None:
         """Queue a record that is not a core event (e.g. a shell's own measurement)."""
@@ -230,8 +233,7 @@ class TelemetryPipeline:
             return
         # Wake the flusher when a batch is full, and also when this record starts an interval:
         # a flusher sleeping with nothing due must arm the interval timer for it.
-        idle = self.batcher.next_due() is None
-        if self.batcher.add(record, self._clock()) or idle:
+        if self.batcher.push(record, self._clock):
             self._poke()
 
     def _poke(self) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+import keyword
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -98,12 +99,78 @@ def plain(value: Any) -> Any:
     return str(value)  # paths and anything else
 
 
+_INERT = frozenset({int, float, bool, type(None)})
+"""Exact types whose values come out of ``plain`` and redaction unchanged: no text to leak."""
+
+_Recorder = Callable[[Any, Any, Any], Record]
+_RECORDERS: dict[tuple[type, bool], _Recorder] = {}
+
+
+def _recorder(cls: type, redacting: bool) -> _Recorder:
+    """A function ``(event, redact, redact_value) -> Record`` written for one event class.
+
+    Generated (as ``dataclasses`` writes ``__init__``) because the generic loop over fields —
+    a comprehension, ``plain`` per value, a second dict for redaction — cost more than the
+    redaction itself. Each field gets exactly what ``plain`` then ``Redactor.redact_fields``
+    would do: identifier fields (``KEEP_FIELDS``) only ``plain``; strings ``redact``; exact
+    ints, floats, bools and None as they are; anything else ``redact_value(plain(v))``.
+    """
+    from mcp_marshal.events import Event
+    from mcp_marshal.telemetry.redact import KEEP_FIELDS
+
+    names = [n for n in _field_names(cls) if n != "ts"]
+    if not all(
+        n.isidentifier() and not keyword.iskeyword(n) for n in names
+    ):  # cannot be written as attributes: no shortcut
+        return _generic_recorder(cls, names, redacting)
+    lines = ["def record(event, redact, redact_value):"]
+    items = []
+    for i, n in enumerate(names):
+        lines.append(f"    v{i} = event.{n}")
+        if redacting and n not in KEEP_FIELDS:
+            value = f"redact(v{i}) if type(v{i}) is str else v{i} if type(v{i}) in INERT else redact_value(plain(v{i}))"
+        else:
+            value = f"v{i} if type(v{i}) in SCALARS else plain(v{i})"
+        items.append(f"{n!r}: {value}")
+    kind = "KIND" if getattr(cls, "kind", None) is Event.__dict__["kind"] else "event.kind"
+    lines.append(f"    return new(Record, ({kind}, event.ts, {{{', '.join(items)}}}))")
+    scope = {
+        "KIND": cls.__name__,
+        "INERT": _INERT,
+        "SCALARS": _SCALARS,
+        "plain": plain,
+        "new": tuple.__new__,  # what Record(...) does, without a Python-level __new__
+        "Record": Record,
+    }
+    exec("\n".join(lines), scope)
+    return scope["record"]
+
+
+def _generic_recorder(cls: type, names: list[str], redacting: bool) -> _Recorder:
+    def record(event: Any, redact: Any, redact_value: Any) -> Record:
+        fields = {n: plain(getattr(event, n)) for n in names}
+        if redacting:
+            from mcp_marshal.telemetry.redact import KEEP_FIELDS
+
+            fields = {n: v if n in KEEP_FIELDS else redact_value(v) for n, v in fields.items()}
+        return Record(event.kind, event.ts, fields)
+
+    return record
+
+
 def record_from_event(event: Event, redactor: Redactor | None = None) -> Record:
     """The record for a core event, with secrets redacted when a ``redactor`` is given.
 
-    Faster than ``event.to_dict()`` (no deep copy); it runs for every event on the bus.
+    Faster than ``event.to_dict()`` (no deep copy); it runs for every event on the bus, through
+    a function written once per event class (``_recorder``).
     """
-    fields = {n: plain(getattr(event, n)) for n in _field_names(type(event)) if n != "ts"}
-    if redactor is not None:
-        fields = redactor.redact_fields(fields)
-    return Record(event.kind, event.ts, fields)
+    if redactor is None:
+        key = (type(event), False)
+        recorder = _RECORDERS.get(key) or _RECORDERS.setdefault(key, _recorder(type(event), False))
+        return recorder(event, None, None)
+    if not redactor.standard_fields:  # a subclass redacts fields its own way
+        fields = {n: plain(getattr(event, n)) for n in _field_names(type(event)) if n != "ts"}
+        return Record(event.kind, event.ts, redactor.redact_fields(fields))
+    key = (type(event), True)
+    recorder = _RECORDERS.get(key) or _RECORDERS.setdefault(key, _recorder(type(event), True))
+    return recorder(event, redactor.redact, redactor.redact_value)

@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -133,12 +134,44 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=st
 """One encoder for every line: json.dumps with options builds a new one per call (~1 µs a record)."""
 
 
+def _batch_encoder() -> Callable[[Any, int], list[str] | tuple[str, ...]]:
+    """The C encoder ``_encode`` itself builds on each call (``JSONEncoder.iterencode``), built
+    once per batch instead: ~0.8 µs a line less on the sink's thread, which shares the GIL with
+    the producers. Fresh per batch, so the circular-reference markers never outlive a failure.
+    """
+    return c_make_encoder({}, str, encode_basestring, None, ":", ",", False, False, True)
+
+
+def _batch_encoder_works() -> bool:
+    """The private C encoder exists and writes exactly what ``_encode`` writes."""
+    if c_make_encoder is None:
+        return False
+    sample = {"seq": 1, "ts": 1.5, "fields": {"n": [None, True, float("nan")], "é": "\n", "p": Path("/x")}}
+    try:
+        return "".join(_batch_encoder()(sample, 0)) == _encode(sample)
+    except Exception:
+        return False
+
+
+_FAST_LINES = _batch_encoder_works()
+
+
 def batch_lines(batch: Batch, now: float | None = None) -> bytes:
     """The JSONL form of a batch: drops first (as ``TelemetryDropped`` lines), then records."""
-    drops = batch.drop_records(time.time() if now is None else now)
-    lines = [{"seq": batch.seq, "name": r.name, "ts": r.ts, "fields": r.fields} for r in (*drops, *batch.records)]
-    text = "".join(_encode(line) + "\n" for line in lines)
-    return text.encode("utf-8")
+    seq = batch.seq
+    records = (
+        (*batch.drop_records(time.time() if now is None else now), *batch.records) if batch.dropped else batch.records
+    )
+    if not _FAST_LINES:
+        return "".join(
+            _encode({"seq": seq, "name": r.name, "ts": r.ts, "fields": r.fields}) + "\n" for r in records
+        ).encode()
+    encode = _batch_encoder()
+    chunks: list[str] = []
+    for r in records:
+        chunks += encode({"seq": seq, "name": r.name, "ts": r.ts, "fields": r.fields}, 0)
+        chunks.append("\n")
+    return "".join(chunks).encode("utf-8")
 
 
 class JsonlFileSink(ThreadedSink):
