@@ -102,12 +102,12 @@ def plain(value: Any) -> Any:
 _INERT = frozenset({int, float, bool, type(None)})
 """Exact types whose values come out of ``plain`` and redaction unchanged: no text to leak."""
 
-_Recorder = Callable[[Any, Any, Any], Record]
+_Recorder = Callable[[Any, Any], Record]
 _RECORDERS: dict[tuple[type, bool], _Recorder] = {}
 
 
 def _recorder(cls: type, redacting: bool) -> _Recorder:
-    """A function ``(event, redact, redact_value) -> Record`` written for one event class.
+    """A function ``(event, redactor) -> Record`` written for one event class.
 
     Generated (as ``dataclasses`` writes ``__init__``) because the generic loop over fields —
     a comprehension, ``plain`` per value, a second dict for redaction — cost more than the
@@ -119,16 +119,18 @@ def _recorder(cls: type, redacting: bool) -> _Recorder:
     from mcp_marshal.telemetry.redact import KEEP_FIELDS
 
     names = [n for n in _field_names(cls) if n != "ts"]
-    if not all(
-        n.isidentifier() and not keyword.iskeyword(n) for n in names
-    ):  # cannot be written as attributes: no shortcut
-        return _generic_recorder(cls, names, redacting)
-    lines = ["def record(event, redact, redact_value):"]
+    writable = all(n.isidentifier() and not keyword.iskeyword(n) for n in names)
+    if not writable:  # a field that cannot be written as ``event.name``: no generated code
+        return _generic_recorder(names, redacting)
+    lines = ["def record(event, redactor):"]
     items = []
     for i, n in enumerate(names):
         lines.append(f"    v{i} = event.{n}")
         if redacting and n not in KEEP_FIELDS:
-            value = f"redact(v{i}) if type(v{i}) is str else v{i} if type(v{i}) in INERT else redact_value(plain(v{i}))"
+            value = (
+                f"redactor.redact(v{i}) if type(v{i}) is str else v{i} if type(v{i}) in INERT"
+                f" else redactor.redact_value(plain(v{i}))"
+            )
         else:
             value = f"v{i} if type(v{i}) in SCALARS else plain(v{i})"
         items.append(f"{n!r}: {value}")
@@ -146,13 +148,15 @@ def _recorder(cls: type, redacting: bool) -> _Recorder:
     return scope["record"]
 
 
-def _generic_recorder(cls: type, names: list[str], redacting: bool) -> _Recorder:
-    def record(event: Any, redact: Any, redact_value: Any) -> Record:
+def _generic_recorder(names: list[str], redacting: bool) -> _Recorder:
+    """The same record as a generated recorder, field by field through ``getattr``."""
+
+    def record(event: Any, redactor: Any) -> Record:
         fields = {n: plain(getattr(event, n)) for n in names}
         if redacting:
             from mcp_marshal.telemetry.redact import KEEP_FIELDS
 
-            fields = {n: v if n in KEEP_FIELDS else redact_value(v) for n, v in fields.items()}
+            fields = {n: v if n in KEEP_FIELDS else redactor.redact_value(v) for n, v in fields.items()}
         return Record(event.kind, event.ts, fields)
 
     return record
@@ -167,10 +171,10 @@ def record_from_event(event: Event, redactor: Redactor | None = None) -> Record:
     if redactor is None:
         key = (type(event), False)
         recorder = _RECORDERS.get(key) or _RECORDERS.setdefault(key, _recorder(type(event), False))
-        return recorder(event, None, None)
+        return recorder(event, None)
     if not redactor.standard_fields:  # a subclass redacts fields its own way
         fields = {n: plain(getattr(event, n)) for n in _field_names(type(event)) if n != "ts"}
         return Record(event.kind, event.ts, redactor.redact_fields(fields))
     key = (type(event), True)
     recorder = _RECORDERS.get(key) or _RECORDERS.setdefault(key, _recorder(type(event), True))
-    return recorder(event, redactor.redact, redactor.redact_value)
+    return recorder(event, redactor)

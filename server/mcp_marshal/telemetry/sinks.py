@@ -168,9 +168,23 @@ def batch_lines(batch: Batch, now: float | None = None) -> bytes:
         ).encode()
     encode = _batch_encoder()
     chunks: list[str] = []
+    # The line's frame is written here, only the fields go through the encoder: the batch's
+    # ``seq`` once, each event name once, a finite float ``ts`` as its repr (what the encoder
+    # writes for it); anything unusual is encoded whole, as before.
+    head = f'{{"seq":{seq},"name":' if type(seq) is int else None
+    names: dict[str, str] = {}
     for r in records:
-        chunks += encode({"seq": seq, "name": r.name, "ts": r.ts, "fields": r.fields}, 0)
-        chunks.append("\n")
+        name, ts, fields = r
+        if head is not None and type(name) is str and type(ts) is float and ts - ts == 0.0:
+            prefix = names.get(name)
+            if prefix is None:
+                prefix = names[name] = head + encode_basestring(name) + ',"ts":'
+            chunks += (prefix, float.__repr__(ts), ',"fields":')
+            chunks += encode(fields, 0)
+            chunks.append("}\n")
+        else:
+            chunks += encode({"seq": seq, "name": name, "ts": ts, "fields": fields}, 0)
+            chunks.append("\n")
     return "".join(chunks).encode("utf-8")
 
 

@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from mcp_marshal.events import Event, ServerExited, ServerLog, ServerStateChanged
 from mcp_marshal.telemetry import PLACEHOLDER, Batch, Batcher, BatchLimits, Record, Redactor, record_from_event
 from mcp_marshal.telemetry import redact as redact_module
-from mcp_marshal.telemetry.record import _field_names, plain
+from mcp_marshal.telemetry.record import _field_names, _generic_recorder, plain
 from mcp_marshal.telemetry.sinks import batch_lines
 
 SECRET = "known-secret-value-007"
@@ -231,6 +232,10 @@ def test_batch_lines_are_what_json_dumps_writes() -> None:
     records = (
         Record("ServerLog", 1.5, {"line": 'é\n"quoted" \u2028', "n": [1, None, True, 2.5]}),
         Record("Odd", float("nan"), {"path": Path("/x"), "inf": float("inf"), "nested": {"k": ["v"]}}),
+        Record('Quo"ted\u00e9\n', -0.0, MappingProxyType({"a": 1})),
+        Record("ServerLog", 3, {}),  # an int ts (emit takes what it is given)
+        Record("ServerLog", 1e300, {"big": 10**30}),
+        Record("ServerLog", float("-inf"), {}),
     )
     batch = Batch(7, records, {"queue_full": 3, "shutdown": 1})
     want = "".join(
@@ -239,4 +244,12 @@ def test_batch_lines_are_what_json_dumps_writes() -> None:
         for r in (*batch.drop_records(2.0), *records)
     )  # fmt: skip
     assert batch_lines(batch, now=2.0) == want.encode("utf-8")
-    assert batch_lines(Batch(8, records), now=2.0).count(b"\n") == 2
+    assert batch_lines(Batch(8, records), now=2.0).count(b"\n") == len(records)
+
+
+def test_the_generic_recorder_gives_the_same_records() -> None:
+    redactor = Redactor([SECRET])
+    for event in events():
+        names = [n for n in _field_names(type(event)) if n != "ts"]
+        for r in (redactor, None):
+            assert _generic_recorder(names, r is not None)(event, r) == reference_record(event, r)
