@@ -14,14 +14,13 @@ import os
 import socket
 import statistics
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_SERVER = ROOT / "tests" / "fixtures" / "fake_server.py"
-SDK_SERVER = ROOT / "tests" / "fixtures" / "sdk_server.py"
 PYTHON = sys.executable
 
 
@@ -190,6 +189,3 @@ def compile_package() -> None:
     import compileall
 
     compileall.compile_dir(str(ROOT / "server" / "mcp_marshal"), quiet=1)
-
-
-Benchmark = Callable[[Size], list[Report]]
