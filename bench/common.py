@@ -11,9 +11,12 @@ import contextlib
 import json
 import math
 import os
+import signal
 import socket
 import statistics
 import sys
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_SERVER = ROOT / "tests" / "fixtures" / "fake_server.py"
 PYTHON = sys.executable
+MARK_VAR = "MCP_MARSHAL_BENCH_RUN"
+"""Set in the environment of every process a run starts, so any that outlives it can be found."""
 
 
 @dataclass(frozen=True)
@@ -189,3 +194,43 @@ def compile_package() -> None:
     import compileall
 
     compileall.compile_dir(str(ROOT / "server" / "mcp_marshal"), quiet=1)
+
+
+def new_marker() -> str:
+    """A value for :data:`MARK_VAR` unique to one run: leftovers are found by it alone (other
+    runs may use the same fixture servers on this machine at the same time)."""
+    return uuid.uuid4().hex
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Live (non-zombie) processes, other than this one, whose environment carries the marker."""
+    needle = f"{MARK_VAR}={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except OSError:
+            continue
+        found.append(int(entry))
+    return found
+
+
+def kill_leftovers(marker: str, wait_s: float = 3.0) -> list[int]:
+    """Processes still carrying ``marker`` after ``wait_s`` (a stop sequence may be finishing);
+    they are SIGKILLed so a run leaves nothing behind, and returned so it can say so."""
+    deadline = time.monotonic() + wait_s
+    left = marked_pids(marker)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)
+        left = marked_pids(marker)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return left

@@ -20,10 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import peers
-from bench.common import FAKE_SERVER, PYTHON, Report, Size, cpu_seconds, fake_server, rss_mb, write_workspace
-from bench.recovery import (
+from bench.common import (
+    FAKE_SERVER,
     MARK_VAR,
+    PYTHON,
+    Report,
+    Size,
+    cpu_seconds,
+    fake_server,
     new_marker,
+    rss_mb,
+    write_workspace,
+)
+from bench.recovery import (
     reap_leftovers,
     start_marshal,
     start_supervisord,

@@ -27,18 +27,27 @@ import socket
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import peers
-from bench.common import PYTHON, Report, Size, free_port, median, percentile, write_workspace
+from bench.common import (
+    MARK_VAR,
+    PYTHON,
+    Report,
+    Size,
+    free_port,
+    kill_leftovers,
+    median,
+    new_marker,
+    percentile,
+    write_workspace,
+)
 
 PING_SERVER = Path(__file__).resolve().with_name("ping_server.py")
 MCP_MARSHAL = Path(PYTHON).with_name("mcp-marshal")
-MARK_VAR = "MCP_MARSHAL_BENCH_RUN"
 PROBE_INTERVAL_S = 0.002
 SETTLE_S = 0.3
 
@@ -46,44 +55,9 @@ SETTLE_S = 0.3
 # --- shared helpers ----------------------------------------------------------------------------
 
 
-def new_marker() -> str:
-    """A value put in every benchmark child's environment, so leftovers can be found by it alone
-    (other people run the same fixture servers on this machine at the same time)."""
-    return uuid.uuid4().hex
-
-
-def marked_pids(marker: str) -> list[int]:
-    """Live (non-zombie) processes whose environment carries ``MARK_VAR=marker``."""
-    needle = f"{MARK_VAR}={marker}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle not in f.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    continue
-        except OSError:
-            continue
-        found.append(int(entry))
-    return found
-
-
 def reap_leftovers(marker: str, report: Report, grace_s: float = 3.0) -> None:
     """Check that nothing carrying ``marker`` survived; kill and report whatever did."""
-    deadline = time.monotonic() + grace_s
-    left = marked_pids(marker)
-    while left and time.monotonic() < deadline:  # a stop sequence may still be finishing
-        time.sleep(0.05)
-        left = marked_pids(marker)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    left = kill_leftovers(marker, grace_s)
     if left:
         report.note(f"LEFTOVER processes after stop (killed now): {left}")
 

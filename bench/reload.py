@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench import peers
-from bench.common import Report, Size, write_workspace
+from bench.common import Report, Size, kill_leftovers, new_marker, write_workspace
 from bench.startup import (
     Hub,
     MarshalProcess,
@@ -24,8 +24,6 @@ from bench.startup import (
     Server,
     close_all,
     fake,
-    leftovers,
-    new_tag,
     private_dir,
     spawn_handshake,
 )
@@ -61,7 +59,7 @@ async def standalone_ms(server: Server, tag: str) -> float:
 
 async def ours(trials: int, tmp: Path, samples: Samples) -> None:
     """Add one server per trial to a running ``mcp-marshal up``; each trial keeps what earlier ones added."""
-    tag = new_tag()
+    tag = new_marker()
     path = tmp / "reload.code-workspace"
     state = tmp / "state"
     state.mkdir()
@@ -84,14 +82,14 @@ async def ours(trials: int, tmp: Path, samples: Samples) -> None:
                 samples.add("ours spawned", (await spawned - t0) * 1000)
             samples.add("ours ready", (ready - t0) * 1000)
             await asyncio.sleep(SETTLE_S)
-    left = await asyncio.to_thread(leftovers, tag)
+    left = await asyncio.to_thread(kill_leftovers, tag)
     if left:
         samples.leaked.append(f"mcp-marshal up: {len(left)} process(es) outlived the run (killed): {left}")
 
 
 def hub(peer: peers.Peer, trials: int, tmp: Path, samples: Samples) -> None:
     """The same changes to a running ``mcp-hub --watch``."""
-    tag = new_tag()
+    tag = new_marker()
     config = tmp / "hub.json"
     servers = base_servers()
     Hub.write_config(config, servers, tag)
@@ -116,7 +114,7 @@ def hub(peer: peers.Peer, trials: int, tmp: Path, samples: Samples) -> None:
             samples.add("hub spawned", (spawned - t0) * 1000)
             samples.add("hub ready", (ready - t0) * 1000)
             time.sleep(SETTLE_S)
-    left = leftovers(tag)
+    left = kill_leftovers(tag)
     if left:
         samples.leaked.append(f"mcp-hub: {len(left)} process(es) outlived the run (killed): {left}")
 

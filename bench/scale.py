@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import Report, Size, fake_server, median, state_dir, write_workspace
-from bench.recovery import MARK_VAR, new_marker, reap_leftovers
+from bench.common import MARK_VAR, Report, Size, fake_server, median, new_marker, state_dir, write_workspace
+from bench.recovery import reap_leftovers
 from mcp_marshal.config import load_workspace
 from mcp_marshal.events import EventBus
 from mcp_marshal.supervise.orchestrator import Orchestrator

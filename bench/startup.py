@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import signal
@@ -30,10 +29,20 @@ from pathlib import Path
 from typing import Any
 
 from bench import peers
-from bench.common import FAKE_SERVER, PYTHON, Report, Size, free_port, median, state_dir, write_workspace
+from bench.common import (
+    FAKE_SERVER,
+    MARK_VAR,
+    PYTHON,
+    Report,
+    Size,
+    free_port,
+    kill_leftovers,
+    median,
+    new_marker,
+    state_dir,
+    write_workspace,
+)
 
-TAG_VAR = "MCP_MARSHAL_BENCH_RUN"
-"""Set in every process a run starts, so :func:`leftovers` can find any that outlived it."""
 HANDSHAKE_TIMEOUT_S = 30.0
 HUB_POLL_S = 0.005
 
@@ -53,7 +62,6 @@ FAKE_DAG: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("d1", 50, ("c1",)),
     ("d2", 100, ("c1", "c2")),
 )
-_tags = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ class Server:
 
     def entry(self, tag: str, *, with_deps: bool = True) -> dict[str, Any]:
         """The VS Code / mcp-hub entry (the same shape in both files); ``dependsOn`` only in ours."""
-        doc: dict[str, Any] = {"command": self.argv[0], "args": list(self.argv[1:]), "env": {**self.env, TAG_VAR: tag}}
+        doc: dict[str, Any] = {"command": self.argv[0], "args": list(self.argv[1:]), "env": {**self.env, MARK_VAR: tag}}
         if with_deps and self.deps:
             doc["dependsOn"] = list(self.deps)
         return doc
@@ -76,10 +84,6 @@ class Server:
 def fake(name: str, delay_ms: int = 0, deps: Sequence[str] = (), **env: Any) -> Server:
     fields = {"FAKE_NAME": name, "FAKE_START_DELAY_MS": str(delay_ms), **{k: str(v) for k, v in env.items()}}
     return Server(name, (PYTHON, str(FAKE_SERVER)), fields, tuple(deps))
-
-
-def new_tag() -> str:
-    return f"{os.getpid()}-{next(_tags)}-{time.monotonic_ns()}"
 
 
 def topological(servers: Sequence[Server]) -> list[Server]:
@@ -109,30 +113,6 @@ def critical_path_ms(servers: Sequence[Server], cost: Mapping[str, float]) -> fl
 # --- processes ---------------------------------------------------------------------------------
 
 
-def leftovers(tag: str, wait_s: float = 3.0) -> list[int]:
-    """Processes still carrying ``tag`` after ``wait_s``; they are SIGKILLed so the run leaves nothing."""
-    needle = f"{TAG_VAR}={tag}".encode()
-    deadline = time.monotonic() + wait_s
-    while True:
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:
-                continue
-        if not found or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    for pid in found:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    return found
-
-
 def _initialize() -> bytes:
     from mcp_marshal.supervise.mcp_stdio import LEGACY_VERSION  # the version our own client asks for
 
@@ -151,7 +131,7 @@ async def spawn_handshake(server: Server, tag: str) -> tuple[asyncio.subprocess.
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, **server.env, TAG_VAR: tag},
+        env={**os.environ, **server.env, MARK_VAR: tag},
         start_new_session=True,
     )
     assert proc.stdin is not None and proc.stdout is not None
@@ -249,7 +229,7 @@ class MarshalProcess:
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> MarshalProcess:
-        env = {**os.environ, "MCP_MARSHAL_STATE_DIR": str(self.state), TAG_VAR: self.tag}
+        env = {**os.environ, "MCP_MARSHAL_STATE_DIR": str(self.state), MARK_VAR: self.tag}
         with open(self.state / "marshal.stderr", "ab") as err:
             self.t0 = time.perf_counter()
             self._proc = await asyncio.create_subprocess_exec(
@@ -334,7 +314,7 @@ class Hub:
         assert peer.argv is not None
         self.port = free_port()
         self.argv = [*peer.argv, "--port", str(self.port), "--config", str(config), *(["--watch"] if watch else [])]
-        self.env = {**os.environ, **peer.env, TAG_VAR: tag}
+        self.env = {**os.environ, **peer.env, MARK_VAR: tag}
         self.log = config.with_suffix(".log")
         self.url = f"http://127.0.0.1:{self.port}/api/servers"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -424,7 +404,7 @@ class Samples:
 
 
 async def _check(samples: Samples, tag: str, what: str) -> None:
-    left = await asyncio.to_thread(leftovers, tag)
+    left = await asyncio.to_thread(kill_leftovers, tag)
     if left:
         samples.leaked.append(f"{what}: {len(left)} process(es) outlived the run (killed): {left}")
 
@@ -433,7 +413,7 @@ async def one_run(servers: Sequence[Server], tmp: Path, hub: peers.Peer, samples
     """Every measurement once, on the same machine state, one after another (never concurrently)."""
     flat = [Server(s.name, s.argv, s.env) for s in servers]
     names = [s.name for s in servers]
-    tag = new_tag()
+    tag = new_marker()
     cost, sequential = await sequential_pass(servers, tag)
     await _check(samples, tag, "standalone pass")
     samples.add("sequential", sequential)
@@ -443,7 +423,7 @@ async def one_run(servers: Sequence[Server], tmp: Path, hub: peers.Peer, samples
         samples.add(f"cost {name}", ms)
     variants = [("dag", servers), ("flat", flat)] if any(s.deps for s in servers) else [("flat", flat)]
     for label, chosen in variants:
-        tag = new_tag()
+        tag = new_marker()
         path = tmp / f"{label}-{tag}.code-workspace"
         write_workspace(path, {s.name: s.entry(tag) for s in chosen})
         samples.add(f"bare {label}", await minimal_dag_start(chosen, tag))
@@ -457,7 +437,7 @@ async def one_run(servers: Sequence[Server], tmp: Path, hub: peers.Peer, samples
         samples.add("ours first spawn", first_spawn)
         await _check(samples, tag, f"mcp-marshal up ({label})")
     if hub.argv is not None:
-        tag = new_tag()
+        tag = new_marker()
         samples.add("hub", await asyncio.to_thread(hub_ms, hub, servers, tmp, tag))
         await _check(samples, tag, "mcp-hub")
 
