@@ -379,7 +379,8 @@ def run(size: Size) -> list[Report]:
         "Our fixed cost (measured step by step with perf_counter stamps): ~1.2 ms for the killed process to "
         "finish dying, ~0.5 ms exit detection, ~1 ms events and respawn preparation, and ~3.5–4 ms for the "
         "fork itself: the PR_SET_PDEATHSIG hook (preexec_fn) of the no-orphans lifeline forces a full fork "
-        "instead of vfork. Against a 30 ms server that is the ratio's miss; against a 250 ms one it is ~3 %."
+        "instead of vfork (a `setpriv --pdeathsig` exec wrapper, vfork plus one more exec, measured no better). "
+        "Against a 30 ms server that is the ratio's miss; against a 250 ms one it is ~3 %."
     )
     report.note(
         "supervisord restarts only on the next pass of its main loop, which blocks in poll() with a 1 s timeout "
