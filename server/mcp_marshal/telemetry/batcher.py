@@ -84,22 +84,16 @@ class Batcher:
         return self._merge(self._full_total, self._other_total)
 
     def add(self, record: Record, now: float) -> bool:
-        """Queue ``record``; when full, the oldest waiting record is dropped and counted."""
-        queue = self._queue
-        n = len(queue)
-        if n >= self._max_queue:
-            self._full += 1
-            self._full_total += 1
-        elif n == 0 and self._first_at is None:
-            self._first_at = now
-        queue.append(record)  # a full deque with maxlen discards its oldest (left) end
-        self.accepted += 1
+        """Queue ``record``; when full, the oldest waiting record is dropped and counted. True
+        when a batch became due by size."""
+        n = len(self._queue)
+        self.push(record, lambda: now)
         return n + 1 == self._batch_size
 
     def push(self, record: Record, clock: Callable[[], float]) -> bool:
-        """``add`` for the pipeline's hot path: reads ``clock`` only when a record starts an
-        interval, and returns True when the owner's flusher must wake: a batch became due by
-        size, or this record started an interval (a sleeping flusher must arm its timer)."""
+        """Queue ``record`` (as :meth:`add`), reading ``clock`` only when it starts an interval.
+        True when the owner's flusher must wake: a batch became due by size, or this record
+        started an interval (a sleeping flusher must arm its timer)."""
         queue = self._queue
         n = len(queue)
         idle = self._first_at is None

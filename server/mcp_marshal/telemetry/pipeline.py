@@ -209,10 +209,7 @@ class TelemetryPipeline:
         except Exception:
             self._record_failed(type(event).__name__)
             return
-        if self._closed:
-            self.batcher.drop(SHUTDOWN, 1, self._clock())
-        elif self.batcher.push(record, self._clock):  # _accept, inlined: this runs per event
-            self._poke()
+        self._accept(record)
 
     def emit(self, name: str, fields: Mapping[str, Any], ts: float | None = None) -> None:
         """Queue a record that is not a core event (e.g. a shell's own measurement)."""

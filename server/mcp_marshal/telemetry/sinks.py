@@ -17,7 +17,6 @@ import queue
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -134,58 +133,15 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=st
 """One encoder for every line: json.dumps with options builds a new one per call (~1 µs a record)."""
 
 
-def _batch_encoder() -> Callable[[Any, int], list[str] | tuple[str, ...]]:
-    """The C encoder ``_encode`` itself builds on each call (``JSONEncoder.iterencode``), built
-    once per batch instead: ~0.8 µs a line less on the sink's thread, which shares the GIL with
-    the producers. Fresh per batch, so the circular-reference markers never outlive a failure.
-    """
-    return c_make_encoder({}, str, encode_basestring, None, ":", ",", False, False, True)
-
-
-def _batch_encoder_works() -> bool:
-    """The private C encoder exists and writes exactly what ``_encode`` writes."""
-    if c_make_encoder is None:
-        return False
-    sample = {"seq": 1, "ts": 1.5, "fields": {"n": [None, True, float("nan")], "é": "\n", "p": Path("/x")}}
-    try:
-        return "".join(_batch_encoder()(sample, 0)) == _encode(sample)
-    except Exception:
-        return False
-
-
-_FAST_LINES = _batch_encoder_works()
-
-
 def batch_lines(batch: Batch, now: float | None = None) -> bytes:
     """The JSONL form of a batch: drops first (as ``TelemetryDropped`` lines), then records."""
     seq = batch.seq
     records = (
         (*batch.drop_records(time.time() if now is None else now), *batch.records) if batch.dropped else batch.records
     )
-    if not _FAST_LINES:
-        return "".join(
-            _encode({"seq": seq, "name": r.name, "ts": r.ts, "fields": r.fields}) + "\n" for r in records
-        ).encode()
-    encode = _batch_encoder()
-    chunks: list[str] = []
-    # The line's frame is written here, only the fields go through the encoder: the batch's
-    # ``seq`` once, each event name once, a finite float ``ts`` as its repr (what the encoder
-    # writes for it); anything unusual is encoded whole, as before.
-    head = f'{{"seq":{seq},"name":' if type(seq) is int else None
-    names: dict[str, str] = {}
-    for r in records:
-        name, ts, fields = r
-        if head is not None and type(name) is str and type(ts) is float and ts - ts == 0.0:
-            prefix = names.get(name)
-            if prefix is None:
-                prefix = names[name] = head + encode_basestring(name) + ',"ts":'
-            chunks += (prefix, float.__repr__(ts), ',"fields":')
-            chunks += encode(fields, 0)
-            chunks.append("}\n")
-        else:
-            chunks += encode({"seq": seq, "name": name, "ts": ts, "fields": fields}, 0)
-            chunks.append("\n")
-    return "".join(chunks).encode("utf-8")
+    return "".join(
+        _encode({"seq": seq, "name": r.name, "ts": r.ts, "fields": r.fields}) + "\n" for r in records
+    ).encode()
 
 
 class JsonlFileSink(ThreadedSink):
