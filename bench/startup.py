@@ -156,12 +156,17 @@ async def close_all(procs: Iterable[asyncio.subprocess.Process]) -> None:
         if p.stdin is not None:
             p.stdin.close()
     for p in procs:
-        try:
-            await asyncio.wait_for(p.wait(), 5)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-            await p.wait()
+        await wait_or_kill(p, 5)
+
+
+async def wait_or_kill(proc: asyncio.subprocess.Process, timeout: float) -> None:
+    """Wait for ``proc`` to exit by itself; past ``timeout``, SIGKILL its process group."""
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
 
 
 async def sequential_pass(servers: Sequence[Server], tag: str) -> tuple[dict[str, float], float]:
@@ -271,12 +276,7 @@ class MarshalProcess:
             return
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)  # its own clean stop: every server, in reverse order
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        await wait_or_kill(proc, 15)
         if self._reader is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._reader, 5)
