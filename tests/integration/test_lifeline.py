@@ -375,6 +375,26 @@ async def test_close_ends_the_watchdog_and_leaves_children_alive(reaper: Reaper,
     careless.wait()
 
 
+async def test_a_reused_pid_stays_guarded_until_its_new_child_is_unregistered(reaper: Reaper) -> None:
+    """A crashed child is unregistered after its respawn is registered; if the respawn got the
+    same pid, undoing the old registration must not unguard the new, live group."""
+    async with Lifeline() as lifeline:
+        proc = await asyncio.create_subprocess_exec(*SLEEPER, **lifeline.spawn_kwargs())
+        reaper.track(proc.pid, group=True)
+        lifeline.register(proc.pid)  # the old child's registration, not yet undone
+        lifeline.register(proc.pid)  # the new child's, same pid
+        lifeline.unregister(proc.pid)  # the old child released
+        await asyncio.sleep(0)  # one loop iteration: the coalesced ledger write has run
+        assert set(lifeline.groups) == {proc.pid}
+        assert json.loads(lifeline.ledger_path.read_text())["groups"] == {str(proc.pid): process_start_time(proc.pid)}
+        lifeline.unregister(proc.pid)  # the new child released
+        await asyncio.sleep(0)
+        assert lifeline.groups == {}
+        assert json.loads(lifeline.ledger_path.read_text())["groups"] == {}
+        proc.kill()
+        await proc.wait()
+
+
 async def test_register_is_cheap_and_the_ledger_follows(reaper: Reaper, ledger_dir: Path) -> None:
     async with Lifeline() as lifeline:
         proc = await asyncio.create_subprocess_exec(*SLEEPER, **lifeline.spawn_kwargs())

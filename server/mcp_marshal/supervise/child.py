@@ -112,11 +112,6 @@ class StderrRing:
         return items if n is None else items[-n:]
 
 
-_GUARDED: dict[int, Child] = {}
-"""The child each pid was last registered with a lifeline for: a reused pid is never unregistered
-on behalf of the exited process that had it before."""
-
-
 class Child:
     """A running server process. Created by :func:`spawn`; awaited by exactly one owner, who
     calls :meth:`release` once it is done with the exited process."""
@@ -138,8 +133,6 @@ class Child:
         self._stderr_task = asyncio.create_task(self._read_stderr(), name=f"stderr-{proc.pid}")
         self._exit: ExitStatus | None = None
         self._released = False
-        if lifeline is not None:
-            _GUARDED[self.pid] = self
         self._wait_task = asyncio.create_task(self._wait(), name=f"wait-{proc.pid}")
 
     @property
@@ -210,21 +203,12 @@ class Child:
 
     def release(self) -> None:
         """Take the (reaped, group-killed) group off the lifeline; idempotent, no-op while running.
-
-        Skipped when the pid was reused by a child registered since with the same lifeline,
-        whose entry it now is.
-        """
+        (A newer child that got the same pid stays guarded: the lifeline counts registrations.)"""
         if self._released or self._exit is None:
             return
         self._released = True
-        if self._lifeline is None:
-            return
-        holder = _GUARDED.get(self.pid)
-        if holder is self:
-            del _GUARDED[self.pid]
-        elif holder is not None and holder._lifeline is self._lifeline:
-            return
-        self._lifeline.unregister(self.pid)
+        if self._lifeline is not None:
+            self._lifeline.unregister(self.pid)
 
     def _kill_group(self, sig: int) -> None:
         try:

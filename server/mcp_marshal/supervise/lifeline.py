@@ -280,6 +280,9 @@ class Lifeline:
         start_tag = "x" if self._owner_start is None else str(self._owner_start).replace(".", "_")
         self.ledger_path = self.ledger_dir / f"{os.getpid()}-{start_tag}.json"
         self._groups: dict[int, StartTime | None] = {}
+        self._registrations: dict[int, int] = {}
+        """Registrations not yet undone, per pid: a pid reused while its old group awaits
+        unregistering stays guarded until both are undone."""
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._wfd: int | None = None
         self._rfd: int | None = None
@@ -346,11 +349,20 @@ class Lifeline:
         if start is None:  # already exited and reaped: its group may live on, bound it by its members
             start = self._earliest_member_start(pid)
         self._groups[pid] = start
+        self._registrations[pid] = self._registrations.get(pid, 0) + 1
         self._send(f"+{pid} {'-' if start is None else start}\n")
         self._ledger_changed()
 
     def unregister(self, pid: int) -> None:
-        """Forget ``pid``'s group; call only once the group is gone (reaped and group-killed)."""
+        """Forget ``pid``'s group; call only once the group is gone (reaped and group-killed).
+
+        If ``pid`` was registered again since (a new child got the reused pid), the group now
+        belongs to that child and stays guarded until it is unregistered in turn.
+        """
+        left = self._registrations.pop(pid, 0) - 1
+        if left > 0:
+            self._registrations[pid] = left
+            return
         self._groups.pop(pid, None)
         self._send(f"-{pid}\n")
         self._ledger_changed()
