@@ -24,7 +24,8 @@ from pathlib import Path
 
 from bench.common import Report, Size, median, rss_mb
 from mcp_marshal.events import Event, ServerLog, ServerStateChanged
-from mcp_marshal.telemetry import BatchLimits, JsonlFileSink, Redactor, TelemetryPipeline, record_from_event
+from mcp_marshal.redact import Redactor
+from mcp_marshal.telemetry import BatchLimits, JsonlFileSink, TelemetryPipeline, record_from_event
 
 GOAL_RECORDS_PER_S = 200_000
 LIMITS = BatchLimits()  # the defaults of mcpMarshal.telemetry: batches of 100, queue of 2048

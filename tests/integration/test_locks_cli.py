@@ -25,7 +25,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def lock_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mcp_marshal.cli", "lock", *args]
+    return [sys.executable, "-m", "mcp_marshal", "lock", *args]
 
 
 def lock(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, dict]:

@@ -11,7 +11,8 @@ import pytest
 
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
 from mcp_marshal.events import EventBus, ServerExited, ServerFailed, ServerLog, ServerStateChanged
-from mcp_marshal.telemetry import PLACEHOLDER, JsonlFileSink, LspSink, Redactor, TelemetryPipeline
+from mcp_marshal.redact import PLACEHOLDER, Redactor
+from mcp_marshal.telemetry import JsonlFileSink, LspSink, TelemetryPipeline
 from mcp_marshal.telemetry.otlp import OtlpSink
 from tests.support import FAKE
 from tests.unit.telemetry.conftest import Capture

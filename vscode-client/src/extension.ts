@@ -1,5 +1,5 @@
 import * as vscode from "vscode";
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import { LanguageClient, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { registerUiCommands } from "./commands";
 import { LanguageServerHost, readLaunchSettings, type ClientFactory, type LanguageClientLike } from "./languageServer";
 import { LOCKS_VIEW, LockTreeProvider } from "./lockTree";
@@ -30,7 +30,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const lockTree = new LockTreeProvider(locks);
 
   const createClient: ClientFactory = (launch, initializationOptions) => {
-    const serverOptions: ServerOptions = { command: launch.command, args: launch.args, transport: TransportKind.stdio };
+    // No `transport`: with TransportKind.stdio, vscode-languageclient appends `--stdio` to the
+    // command line; without one it still speaks over stdio and passes our arguments unchanged.
+    const serverOptions: ServerOptions = { command: launch.command, args: launch.args };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file", pattern: "**/*.code-workspace" }],
       outputChannel: output,

@@ -13,7 +13,7 @@ DB_NAME = "locks.sqlite3"
 
 def default_db_path(workspace_file: Path) -> Path:
     """The workspace's lease database in the user state directory (DESIGN §8)."""
-    from mcp_marshal.state import workspace_state_dir
+    from mcp_marshal.paths import workspace_state_dir
 
     return workspace_state_dir(workspace_file) / DB_NAME
 

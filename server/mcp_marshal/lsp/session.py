@@ -29,8 +29,8 @@ from mcp_marshal.lsp.progress import StartProgress
 from mcp_marshal.lsp.telemetry import Telemetry
 
 if TYPE_CHECKING:
+    from mcp_marshal.redact import Redactor
     from mcp_marshal.supervise.orchestrator import Orchestrator
-    from mcp_marshal.telemetry import Redactor
 
 log = logging.getLogger(__name__)
 START = "Start"

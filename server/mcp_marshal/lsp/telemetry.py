@@ -16,7 +16,8 @@ from mcp_marshal.events import EventBus
 
 if TYPE_CHECKING:
     from mcp_marshal.config import Config
-    from mcp_marshal.telemetry import FlushReport, Redactor, TelemetryPipeline
+    from mcp_marshal.redact import Redactor
+    from mcp_marshal.telemetry import FlushReport, TelemetryPipeline
 
 log = logging.getLogger(__name__)
 

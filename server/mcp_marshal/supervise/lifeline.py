@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcp_marshal.state import state_root
+from mcp_marshal.paths import state_root
 from mcp_marshal.supervise.watchdog import PROC, boot_id, proc_groups, proc_stat
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
 from mcp_marshal.config.reload_plan import ReloadPlan
 from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus
+from mcp_marshal.redact import Redactor
 from mcp_marshal.supervise.child import Lifeline, SpawnError, StderrRing
 from mcp_marshal.supervise.runner import ServerRunner, ServerSnapshot
 from mcp_marshal.supervise.states import ServerState
-from mcp_marshal.telemetry.redact import Redactor
 
 if TYPE_CHECKING:
     from mcp_marshal.config.workspace import LoadResult

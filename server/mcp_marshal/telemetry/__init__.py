@@ -14,12 +14,10 @@ OpenTelemetry is imported only by ``OtlpSink`` (extra ``otel``).
 from mcp_marshal.telemetry.batcher import QUEUE_FULL, Batcher, BatchLimits
 from mcp_marshal.telemetry.pipeline import FlushReport, SinkStats, TelemetryPipeline
 from mcp_marshal.telemetry.record import Batch, Record, record_from_event
-from mcp_marshal.telemetry.redact import PLACEHOLDER, Redactor
 from mcp_marshal.telemetry.sinks import JsonlFileSink, LspSink, Sink, ThreadedSink
 from mcp_marshal.telemetry.workspace import build_pipeline, telemetry_file
 
 __all__ = [
-    "PLACEHOLDER",
     "QUEUE_FULL",
     "Batch",
     "BatchLimits",
@@ -28,7 +26,6 @@ __all__ = [
     "JsonlFileSink",
     "LspSink",
     "Record",
-    "Redactor",
     "Sink",
     "SinkStats",
     "TelemetryPipeline",

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from mcp_marshal.events import Event, EventBus, TelemetryDropped
+from mcp_marshal.redact import Redactor
 from mcp_marshal.telemetry.batcher import Batcher, BatchLimits
 from mcp_marshal.telemetry.record import Batch, Record, record_from_event
-from mcp_marshal.telemetry.redact import Redactor
 from mcp_marshal.telemetry.sinks import Sink
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from mcp_marshal.events import Event
-    from mcp_marshal.telemetry.redact import Redactor
+    from mcp_marshal.redact import Redactor
 
 SCHEMA_VERSION = 1
 DROPPED = "TelemetryDropped"
@@ -116,7 +116,7 @@ def _recorder(cls: type, redacting: bool) -> _Recorder:
     ints, floats, bools and None as they are; anything else ``redact_value(plain(v))``.
     """
     from mcp_marshal.events import Event
-    from mcp_marshal.telemetry.redact import KEEP_FIELDS
+    from mcp_marshal.redact import KEEP_FIELDS
 
     names = [n for n in _field_names(cls) if n != "ts"]
     writable = all(n.isidentifier() and not keyword.iskeyword(n) for n in names)
@@ -154,7 +154,7 @@ def _generic_recorder(names: list[str], redacting: bool) -> _Recorder:
     def record(event: Any, redactor: Any) -> Record:
         fields = {n: plain(getattr(event, n)) for n in names}
         if redacting:
-            from mcp_marshal.telemetry.redact import KEEP_FIELDS
+            from mcp_marshal.redact import KEEP_FIELDS
 
             fields = {n: v if n in KEEP_FIELDS else redactor.redact_value(v) for n, v in fields.items()}
         return Record(event.kind, event.ts, fields)

@@ -24,7 +24,7 @@ def telemetry_file(workspace_file: Path, setting: str | None = None) -> Path:
     if setting:
         path = Path(os.path.expandvars(setting)).expanduser()
         return path if path.is_absolute() else (workspace_file.parent / path).resolve()
-    from mcp_marshal.state import workspace_state_dir
+    from mcp_marshal.paths import workspace_state_dir
 
     return workspace_state_dir(workspace_file) / FILE_NAME
 

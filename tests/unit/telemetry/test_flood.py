@@ -8,7 +8,8 @@ import time
 import psutil
 
 from mcp_marshal.events import ServerLog
-from mcp_marshal.telemetry import BatchLimits, LspSink, Redactor, TelemetryPipeline
+from mcp_marshal.redact import Redactor
+from mcp_marshal.telemetry import BatchLimits, LspSink, TelemetryPipeline
 
 from .conftest import Capture
 

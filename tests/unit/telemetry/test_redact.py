@@ -11,7 +11,8 @@ import pytest
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
 from mcp_marshal.config.problems import Problem
 from mcp_marshal.events import ConfigRejected, ServerExited, ServerLog, ServerStateChanged
-from mcp_marshal.telemetry import PLACEHOLDER, Redactor, record_from_event
+from mcp_marshal.redact import PLACEHOLDER, Redactor
+from mcp_marshal.telemetry import record_from_event
 
 ENV_SECRET = "env-Secret-Value-42"
 HEADER_SECRET = "hdr-9f8e7d6c5b4a"

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from mcp_marshal.config.models import Config
     from mcp_marshal.config.problems import Problem
     from mcp_marshal.events import Event, EventBus
+    from mcp_marshal.redact import Redactor
     from mcp_marshal.supervise.orchestrator import Orchestrator
-    from mcp_marshal.telemetry import Redactor
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 # Each subcommand's module, imported only when that subcommand (or the full --help) is asked for:
 # `mcp-marshal up` and `lsp` are started often and should not pay for the lease or telemetry code.
 COMMANDS = {
-    "up": "cli_servers", "check": "cli_servers", "probe": "cli_servers",
-    "lsp": None, "lock": "lock_cli", "telemetry": "telemetry_cli",
+    "up": "servers", "check": "servers", "probe": "servers",
+    "lsp": None, "lock": "locks", "telemetry": "telemetry",
 }  # fmt: skip
 
 
@@ -34,9 +34,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if module is None:
             lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
             lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
+            # What LSP clients (vscode-languageclient among them) append by convention: stdio is our default.
+            lsp.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
             lsp.set_defaults(run=_run_lsp)
         else:
-            importlib.import_module(f"mcp_marshal.{module}").add_parsers(sub)
+            importlib.import_module(f"mcp_marshal.cli.{module}").add_parsers(sub)
     return parser
 
 
