@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mcp_marshal import redact as redact_module
 from mcp_marshal.events import Event, ServerExited, ServerLog, ServerStateChanged
 from mcp_marshal.redact import PLACEHOLDER, Redactor
 from mcp_marshal.telemetry import Batch, Batcher, BatchLimits, Record, record_from_event
-from mcp_marshal.telemetry import redact as redact_module
 from mcp_marshal.telemetry.record import _field_names, _generic_recorder, plain
 from mcp_marshal.telemetry.sinks import batch_lines
 

@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 from mcp_marshal.events import Event, EventBus, ServerLog, ServerStateChanged, TelemetryDropped
+from mcp_marshal.redact import PLACEHOLDER, Redactor
 from mcp_marshal.telemetry import (
-    PLACEHOLDER,
     BatchLimits,
     JsonlFileSink,
     LspSink,
-    Redactor,
     TelemetryPipeline,
 )
 
