@@ -174,6 +174,20 @@ class Folder:
     path: Path
 
 
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How a server is launched or reached exactly as the file writes it (variables unresolved):
+    what a user approves when trusting it, and what a listing shows before trust."""
+
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str | None], ...] = ()
+    env_file: str | None = None
+    cwd: str | None = None
+    url: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class ServerSpec:
     """One server, resolved and ready to run. Treat the mappings as read-only.
@@ -199,6 +213,12 @@ class ServerSpec:
     health: HealthPolicy = field(default_factory=HealthPolicy)
     stop: StopPolicy = field(default_factory=StopPolicy)
     inputs: tuple[str, ...] = ()
+    written: Launch = field(default_factory=Launch, repr=False)
+    """The launch fields as written in the file, before variables (per-server trust, listings)."""
+    secrets: frozenset[str] = field(default_factory=frozenset, repr=False)
+    """Every value that reaches the server from the file, the environment or an input (``env``
+    and ``headers`` values, ``${env:…}`` substituted into ``args``/``url``/``cwd``): redacted
+    wherever text is shown. Resolved ``${input:…}`` and ``envFile`` values join at start."""
 
     @property
     def spawned(self) -> bool:
