@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mcp_marshal.config.dag import DependencyGraph
 from mcp_marshal.config.models import Config, HealthPolicy, RestartPolicy, ServerSpec, StopPolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,8 +33,8 @@ def fake_spec(name: str, *, env: dict[str, str] | None = None, **kw: Any) -> Ser
 def config_of(*specs: ServerSpec, deps: dict[str, set[str]] | None = None) -> Config:
     """A Config from specs; ``deps`` defaults to each spec's ``depends_on``."""
     servers = {s.name: s for s in specs}
-    effective = {s.name: frozenset((deps or {}).get(s.name, set(s.depends_on))) for s in specs}
-    return Config(file=Path(os.getcwd()) / "test.code-workspace", folders=(), servers=servers, deps=effective)
+    graph = DependencyGraph({s.name: frozenset((deps or {}).get(s.name, set(s.depends_on))) for s in specs})
+    return Config(file=Path(os.getcwd()) / "test.code-workspace", folders=(), servers=servers, deps=graph)
 
 
 async def until(condition: Callable[[], bool], timeout: float, what: str = "condition") -> None:

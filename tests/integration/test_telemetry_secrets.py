@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_marshal.config.dag import DependencyGraph
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
 from mcp_marshal.events import EventBus, ServerExited, ServerFailed, ServerLog, ServerStateChanged
 from mcp_marshal.redact import PLACEHOLDER, Redactor
@@ -44,7 +45,7 @@ def workspace_config(tmp_path: Path) -> Config:
         file=tmp_path / "w.code-workspace",
         folders=(),
         servers={"files": files, "web": web},
-        deps={"files": frozenset(), "web": frozenset()},
+        deps=DependencyGraph({"files": frozenset(), "web": frozenset()}),
         inputs={"tok": InputSettings(id="tok", password=True)},
     )
 

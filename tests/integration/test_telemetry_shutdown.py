@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_marshal.config.dag import DependencyGraph
 from mcp_marshal.config.models import Config, ServerSpec, TelemetrySettings
 from mcp_marshal.events import EventBus, ServerLog
 from mcp_marshal.telemetry import build_pipeline, telemetry_file
@@ -20,7 +21,7 @@ def config(tmp_path: Path, **telemetry: object) -> Config:
         file=ws,
         folders=(),
         servers={"files": ServerSpec(name="files", type="stdio", command="node")},
-        deps={"files": frozenset()},
+        deps=DependencyGraph({"files": frozenset()}),
         telemetry=TelemetrySettings(**telemetry),
     )
 

@@ -151,9 +151,8 @@ def run_check(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     path, config = loaded
-    from mcp_marshal.config import dag
 
-    levels = dag.levels(config.deps)
+    levels = config.deps.levels()
     if args.json:
         print(json.dumps({"file": str(path), "levels": [list(level) for level in levels]}))
         return 0
@@ -163,7 +162,7 @@ def run_check(args: argparse.Namespace) -> int:
         parts = []
         for name in level:
             spec = config.servers[name]
-            needs = sorted(config.deps.get(name, ()))
+            needs = sorted(config.deps.needs(name))
             note = f" (after {', '.join(needs)})" if needs else ""
             manual = "" if spec.auto_start else " [dim](manual)[/]"
             parts.append(f"[bold]{name}[/]{note}{manual}")
@@ -311,9 +310,8 @@ def run_probe(args: argparse.Namespace) -> int:
                 f"[red]error:[/] unknown server(s) {', '.join(unknown)}; servers: {', '.join(names)}"
             )
             return EXIT_USAGE
-        from mcp_marshal.config import dag
 
-        names = sorted(set(args.server) | dag.dependencies(config.deps, args.server), key=names.index)
+        names = sorted(set(args.server) | config.deps.dependencies(args.server), key=names.index)
     if not args.trust:
         return _refuse_untrusted(config, names, path, "start")
     results = asyncio.run(_probe(config, names))
@@ -336,7 +334,7 @@ async def _probe(config: Config, names: list[str]) -> list[dict[str, Any]]:
 
     # A probe reports the first failure instead of retrying it.
     servers = {n: replace(config.servers[n], restart=RestartPolicy(max_restarts=0), auto_start=True) for n in names}
-    deps = {n: frozenset(d for d in config.deps.get(n, ()) if d in servers) for n in names}
+    deps = config.deps.restricted(names)
     probe_config = replace(config, servers=servers, deps=deps)
     results: list[dict[str, Any]] = []
     async with Orchestrator(probe_config, EventBus()) as orch:

@@ -1,13 +1,16 @@
-"""The start-order graph: pure functions over ``deps`` (server name → names it waits for).
+"""The start-order graph (``Config.deps``): who waits for whom, and the pure functions over it.
 
-``Config.deps`` is such a mapping. A server may start once every server in its ``deps`` is
-ready; independent branches never wait for each other.
+A server may start once every server it waits for is ready; independent branches never wait
+for each other.
 """
 
 from __future__ import annotations
 
+import bisect
 import graphlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 Deps = Mapping[str, Collection[str]]
@@ -22,20 +25,152 @@ class Dependent(Protocol):
     def tier(self) -> int | None: ...
 
 
-def effective_deps(servers: Mapping[str, Dependent]) -> dict[str, frozenset[str]]:
-    """``dependsOn`` plus, for a server with ``tier: n``, every server of a tier below ``n``.
+@dataclass(frozen=True)
+class DependencyGraph:
+    """Who waits for whom: ``dependsOn`` edges plus tiers, held in memory linear in the file.
 
-    Servers without a tier take part in no tier edges. Names that are not servers are dropped
-    (the loader reports them).
+    ``tier: n`` means "waits for every server of a tier below ``n``"; that set is derived on
+    demand, never stored per server (3,000 tiers would be 4.5 M edges). Servers without a tier
+    take part in no tier edges. ``explicit`` lists every server in file order.
     """
-    tiers = sorted((s.tier, name) for name, s in servers.items() if s.tier is not None)
-    out: dict[str, frozenset[str]] = {}
-    for name, server in servers.items():
-        deps = {d for d in server.depends_on if d in servers}
-        if server.tier is not None:
-            deps.update(n for t, n in tiers if t < server.tier)
-        out[name] = frozenset(deps)
-    return out
+
+    explicit: Mapping[str, frozenset[str]]
+    tiers: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, servers: Mapping[str, Dependent]) -> DependencyGraph:
+        """The graph of ``servers``; names that are not servers are dropped (the loader reports them)."""
+        explicit = {name: frozenset(d for d in s.depends_on if d in servers) for name, s in servers.items()}
+        tiers = {name: s.tier for name, s in servers.items() if s.tier is not None}
+        return cls(explicit, tiers)
+
+    @cached_property
+    def _by_tier(self) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        ordered = sorted((t, name) for name, t in self.tiers.items())
+        return tuple(t for t, _ in ordered), tuple(name for _, name in ordered)
+
+    @cached_property
+    def _users(self) -> dict[str, frozenset[str]]:
+        users: dict[str, set[str]] = {}
+        for name, deps in self.explicit.items():
+            for dep in deps:
+                users.setdefault(dep, set()).add(name)
+        return {name: frozenset(u) for name, u in users.items()}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.explicit)
+
+    def below(self, tier: int) -> tuple[str, ...]:
+        """Servers of a tier lower than ``tier``, lowest tier first."""
+        values, names = self._by_tier
+        return names[: bisect.bisect_left(values, tier)]
+
+    def above(self, tier: int) -> tuple[str, ...]:
+        """Servers of a tier higher than ``tier``, lowest tier first."""
+        values, names = self._by_tier
+        return names[bisect.bisect_right(values, tier) :]
+
+    def needs(self, name: str) -> frozenset[str]:
+        """Every server ``name`` waits for directly: its ``dependsOn`` plus the lower tiers."""
+        tier = self.tiers.get(name)
+        lower = self.below(tier) if tier is not None else ()
+        return self.explicit.get(name, frozenset()).union(lower)
+
+    def users(self, name: str) -> frozenset[str]:
+        """Every server that waits for ``name`` directly (``dependsOn`` or a higher tier)."""
+        tier = self.tiers.get(name)
+        higher = self.above(tier) if tier is not None else ()
+        return self._users.get(name, frozenset()).union(higher)
+
+    def dependents(self, names: Iterable[str]) -> frozenset[str]:
+        """Every server that waits, directly or through others, for any of ``names`` (``names``
+        themselves excluded unless they depend on each other)."""
+        return self._reach(names, self._users, self.above, lowest=True)
+
+    def dependencies(self, names: Iterable[str]) -> frozenset[str]:
+        """Every server that any of ``names`` waits for, directly or through others."""
+        return self._reach(names, self.explicit, self.below, lowest=False)
+
+    def _reach(
+        self,
+        names: Iterable[str],
+        edges: Mapping[str, frozenset[str]],
+        across: Callable[[int], tuple[str, ...]],
+        *,
+        lowest: bool,
+    ) -> frozenset[str]:
+        # Tier edges are added once, from the most inclusive tier seen: linear, not quadratic.
+        seen: set[str] = set()
+        todo = list(names)
+        widest: int | None = None
+        while todo:
+            name = todo.pop()
+            nxt: set[str] = set(edges.get(name, ()))
+            tier = self.tiers.get(name)
+            if tier is not None and (widest is None or (tier < widest if lowest else tier > widest)):
+                widest = tier
+                nxt.update(across(tier))
+            for other in nxt - seen:
+                seen.add(other)
+                todo.append(other)
+        return frozenset(seen)
+
+    def restricted(self, names: Iterable[str]) -> DependencyGraph:
+        """The graph among ``names`` only (edges to other servers dropped), in file order."""
+        keep = set(names)
+        explicit = {n: deps & keep for n, deps in self.explicit.items() if n in keep}
+        return DependencyGraph(explicit, {n: t for n, t in self.tiers.items() if n in keep})
+
+    def _barriers(self, without: Collection[tuple[str, str]] = ()) -> dict[str, set[str]]:
+        """The graph with one virtual node per tier value standing for "every lower tier": the
+        same order as ``needs``, in linear size. ``without`` drops ``dependsOn`` edges."""
+        graph: dict[str, set[str]] = {n: set(deps) for n, deps in self.explicit.items()}
+        for name, dep in without:
+            graph[name].discard(dep)
+        values = sorted(set(self.tiers.values()))
+        members: dict[int, list[str]] = {}
+        for name, tier in self.tiers.items():
+            members.setdefault(tier, []).append(name)
+        for i, tier in enumerate(values):
+            barrier = _barrier(tier)
+            graph[barrier] = set(members[values[i - 1]]) | {_barrier(values[i - 1])} if i else set()
+            for name in members[tier]:
+                graph[name].add(barrier)
+        return graph
+
+    def levels(self) -> list[tuple[str, ...]]:
+        """Servers by depth: layer 0 waits for nobody, layer k only for layers below k. Each layer
+        is sorted. The graph must be acyclic (``graphlib.CycleError`` otherwise)."""
+        graph = self._barriers()
+        sorter = graphlib.TopologicalSorter(graph)
+        sorter.prepare()
+        depth: dict[str, int] = {}
+        while sorter.is_active():
+            for node in sorter.get_ready():
+                if _is_barrier(node):  # the depth of the deepest server below it
+                    depth[node] = max((depth[d] for d in graph[node]), default=-1)
+                else:
+                    depth[node] = max((depth[d] + 1 for d in graph[node]), default=0)
+                sorter.done(node)
+        out: dict[int, list[str]] = {}
+        for name in self.explicit:
+            out.setdefault(depth[name], []).append(name)
+        return [tuple(sorted(out[k])) for k in sorted(out)]
+
+    def cycles(self, without: Collection[tuple[str, str]] = ()) -> list[tuple[str, ...]]:
+        """Every independent cycle (see ``find_cycles``), tier edges included, ``without`` the
+        given ``dependsOn`` edges; a hop through a tier reads as a hop to the next server."""
+        found = find_cycles(self._barriers(without))
+        return [_rotate([n for n in cycle if not _is_barrier(n)]) for cycle in found]
+
+
+def _barrier(tier: int) -> str:
+    return f"\0tier<{tier}"  # a NUL: no server name in a JSON file can collide with it
+
+
+def _is_barrier(node: str) -> bool:
+    return node.startswith("\0")
 
 
 def tier_conflicts(servers: Mapping[str, Dependent]) -> list[tuple[str, str]]:
@@ -68,45 +203,6 @@ def find_cycles(deps: Deps) -> list[tuple[str, ...]]:
             found.reverse()
             cycles.append(_rotate(found))
             graph[found[0]].discard(found[1 % len(found)])
-
-
-def levels(deps: Deps) -> list[tuple[str, ...]]:
-    """Servers by depth: layer 0 waits for nobody, layer k only for layers below k. Each layer
-    is sorted. ``deps`` must be acyclic (``graphlib.CycleError`` otherwise)."""
-    sorter = graphlib.TopologicalSorter({name: set(ds) for name, ds in deps.items()})
-    sorter.prepare()
-    out: list[tuple[str, ...]] = []
-    while sorter.is_active():
-        ready = tuple(sorted(sorter.get_ready()))
-        out.append(ready)
-        sorter.done(*ready)
-    return out
-
-
-def dependents(deps: Deps, names: Iterable[str]) -> frozenset[str]:
-    """Every server that waits, directly or through others, for any of ``names`` (``names``
-    themselves excluded unless they depend on each other)."""
-    users: dict[str, set[str]] = {}
-    for name, ds in deps.items():
-        for d in ds:
-            users.setdefault(d, set()).add(name)
-    return _reach(users, names)
-
-
-def dependencies(deps: Deps, names: Iterable[str]) -> frozenset[str]:
-    """Every server that any of ``names`` waits for, directly or through others."""
-    return _reach(deps, names)
-
-
-def _reach(edges: Deps, names: Iterable[str]) -> frozenset[str]:
-    seen: set[str] = set()
-    todo = list(names)
-    while todo:
-        for nxt in edges.get(todo.pop(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return frozenset(seen)
 
 
 def _rotate(cycle: list[str]) -> tuple[str, ...]:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic.alias_generators import to_camel
 
+from mcp_marshal.config.dag import DependencyGraph
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
@@ -227,13 +229,13 @@ class ServerSpec:
 
 @dataclass(frozen=True)
 class Config:
-    """A validated workspace configuration. ``deps`` holds every server's effective
-    dependencies: its ``dependsOn`` plus, for a tiered server, every server of a lower tier."""
+    """A validated workspace configuration. ``deps`` says who waits for whom: every server's
+    ``dependsOn`` plus, for a tiered server, every server of a lower tier."""
 
     file: Path
     folders: tuple[Folder, ...]
     servers: Mapping[str, ServerSpec]
-    deps: Mapping[str, frozenset[str]]
+    deps: DependencyGraph
     inputs: Mapping[str, InputSettings] = field(default_factory=dict)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)

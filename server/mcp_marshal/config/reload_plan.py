@@ -53,13 +53,11 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
     ``new.deps``). Changes only to policies, ``autoStart``, ``dependsOn`` or ``tier`` are
     updates: the order matters at the next start, the running process stays.
     """
-    from mcp_marshal.config.dag import dependents  # events imports this module; keep it light
-
     added = new.servers.keys() - old.servers.keys()
     removed = old.servers.keys() - new.servers.keys()
     kept = old.servers.keys() & new.servers.keys()
     changed = {n for n in kept if _launch(old.servers[n]) != _launch(new.servers[n])}
-    restart = (changed | dependents(new.deps, changed)) & kept
+    restart = (changed | new.deps.dependents(changed)) & kept
     update = {n for n in kept - restart if old.servers[n] != new.servers[n]}
     return ReloadPlan(
         start=tuple(sorted(added)),

@@ -255,7 +255,7 @@ class _Loader:
             file=self.file,
             folders=folders,
             servers=MappingProxyType(specs),
-            deps=MappingProxyType(deps),
+            deps=deps,
             inputs=MappingProxyType(inputs),
             restart=settings.restart,
             health=settings.health,
@@ -333,8 +333,8 @@ class _Loader:
             )
         return _with_inputs(spec, used)
 
-    def graph(self, servers: Mapping[str, ServerSettings]) -> dict[str, frozenset[str]]:
-        deps = dag.effective_deps(servers)
+    def graph(self, servers: Mapping[str, ServerSettings]) -> dag.DependencyGraph:
+        graph = dag.DependencyGraph.of(servers)
         servers_at = self.where.get("servers", ())
         conflicts = dag.tier_conflicts(servers)
         for name, dep in conflicts:
@@ -346,15 +346,14 @@ class _Loader:
             )
             self.add_at(at, msg, "tier")
         # Conflicts are cycles through a tier; they are reported once, above.
-        acyclic = {n: ds - {d for c, d in conflicts if c == n} for n, ds in deps.items()}
-        for cycle in dag.find_cycles(acyclic):
+        for cycle in graph.cycles(without=conflicts):
             path = " → ".join((*cycle, cycle[0]))
             for i, name in enumerate(cycle):
                 nxt = cycle[(i + 1) % len(cycle)]
                 listed = list(servers[name].depends_on)
                 where = ("dependsOn", listed.index(nxt)) if nxt in listed else ("tier",)
                 self.add_at((*servers_at, name, *where), f"dependency cycle: {path}", "cycle")
-        return deps
+        return graph
 
     # --- helpers -------------------------------------------------------------------------------
 

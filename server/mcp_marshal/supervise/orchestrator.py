@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from mcp_marshal.config.dag import DependencyGraph
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
 from mcp_marshal.config.reload_plan import ReloadPlan
 from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus
@@ -47,14 +48,6 @@ def input_env_var(input_id: str) -> str:
 async def env_input_resolver(spec: InputSettings) -> str | None:
     """The headless answer to ``${input:ID}``: an environment variable, or nothing."""
     return os.environ.get(input_env_var(spec.id))
-
-
-def _dependents(deps: Mapping[str, frozenset[str]]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {name: set() for name in deps}
-    for name, needs in deps.items():
-        for dep in needs:
-            out.setdefault(dep, set()).add(name)
-    return out
 
 
 class Orchestrator:
@@ -191,7 +184,7 @@ class Orchestrator:
             tick = self._tick
             if config is not self._config:  # a reload may have changed the dependencies
                 config, pending = self._config, None
-                deps = sorted(config.deps.get(name, ()))
+                deps = sorted(config.deps.needs(name))
             if pending is None or self._runners[pending].state == S.READY:
                 pending = next((d for d in deps if self._runners[d].state != S.READY), None)
                 if pending is None:
@@ -211,7 +204,7 @@ class Orchestrator:
             await tick.wait()
 
     def _unready_deps(self, name: str) -> list[str]:
-        return [d for d in sorted(self._config.deps.get(name, ())) if self._runners[d].state != S.READY]
+        return [d for d in sorted(self._config.deps.needs(name)) if self._runners[d].state != S.READY]
 
     def _settled(self, name: str) -> bool:
         runner = self._runners[name]
@@ -266,18 +259,17 @@ class Orchestrator:
         await self._stop_many([name], self._config.deps)
         return runner.snapshot()
 
-    async def _stop_many(self, names: Iterable[str], deps: Mapping[str, frozenset[str]]) -> None:
+    async def _stop_many(self, names: Iterable[str], deps: DependencyGraph) -> None:
         """Stop ``names`` concurrently, each only after every dependent of it among them."""
         targets = [n for n in names if n in self._runners]
         for name in targets:  # first, so no waiter starts a server we are about to stop
             waiter = self._waiters.pop(name, None)
             if waiter is not None:
                 waiter.cancel()
-        dependents = _dependents(deps)
         tasks: dict[str, asyncio.Task[None]] = {}
 
         async def stop_one(name: str) -> None:
-            before = [tasks[d] for d in dependents.get(name, ()) if d in tasks]
+            before = [tasks[d] for d in deps.users(name) if d in tasks]
             if before:
                 await asyncio.gather(*before, return_exceptions=True)
             await self._runners[name].stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mcp_marshal.config import dag
+from mcp_marshal.config.dag import DependencyGraph
 
 
 @dataclass
@@ -13,10 +14,13 @@ class S:
     tier: int | None = None
 
 
+def graph_of(**servers: S) -> DependencyGraph:
+    return DependencyGraph.of(servers)
+
+
 def test_tiers_are_barriers_and_untiered_servers_take_no_part() -> None:
-    servers = {"a": S(tier=0), "b": S(tier=0), "c": S(tier=1), "d": S(tier=2), "free": S(), "e": S(["a"])}
-    deps = dag.effective_deps(servers)
-    assert deps == {
+    g = graph_of(a=S(tier=0), b=S(tier=0), c=S(tier=1), d=S(tier=2), free=S(), e=S(["a"]))
+    assert {n: g.needs(n) for n in g.names} == {
         "a": frozenset(),
         "b": frozenset(),
         "c": {"a", "b"},
@@ -24,18 +28,44 @@ def test_tiers_are_barriers_and_untiered_servers_take_no_part() -> None:
         "free": frozenset(),
         "e": {"a"},
     }
-    assert dag.levels(deps) == [("a", "b", "free"), ("c", "e"), ("d",)]
+    assert {n: g.users(n) for n in g.names} == {
+        "a": {"c", "d", "e"},
+        "b": {"c", "d"},
+        "c": {"d"},
+        "d": frozenset(),
+        "free": frozenset(),
+        "e": frozenset(),
+    }
+    assert g.levels() == [("a", "b", "free"), ("c", "e"), ("d",)]
+
+
+def test_levels_follow_the_deepest_path_through_tiers_and_edges() -> None:
+    g = graph_of(a=S(), b=S(["a"]), c=S(["b"], tier=0), d=S(tier=1), e=S(tier=5), f=S(["e"]))
+    assert g.levels() == [("a",), ("b",), ("c",), ("d",), ("e",), ("f",)]
 
 
 def test_unknown_names_are_dropped_from_the_graph() -> None:
-    assert dag.effective_deps({"a": S(["ghost"])}) == {"a": frozenset()}
+    assert graph_of(a=S(["ghost"])).needs("a") == frozenset()
 
 
 def test_dependents_and_dependencies_are_transitive() -> None:
-    deps = {"db": set(), "api": {"db"}, "web": {"api"}, "other": set()}
-    assert dag.dependents(deps, ["db"]) == {"api", "web"}
-    assert dag.dependents(deps, ["web"]) == set()
-    assert dag.dependencies(deps, ["web"]) == {"api", "db"}
+    g = graph_of(db=S(), api=S(["db"]), web=S(["api"]), other=S())
+    assert g.dependents(["db"]) == {"api", "web"}
+    assert g.dependents(["web"]) == set()
+    assert g.dependencies(["web"]) == {"api", "db"}
+
+
+def test_dependents_and_dependencies_cross_tiers() -> None:
+    g = graph_of(t0=S(tier=0), t1=S(tier=1), t2=S(tier=2), side=S(["t1"]), base=S(), low=S(["base"], tier=0))
+    assert g.dependents(["t1"]) == {"t2", "side"}
+    assert g.dependents(["base"]) == {"low", "t1", "t2", "side"}
+    assert g.dependencies(["side"]) == {"t1", "t0", "low", "base"}
+
+
+def test_restricted_keeps_only_the_named_servers() -> None:
+    g = graph_of(a=S(tier=0), b=S(["a"], tier=1), c=S(["b"]))
+    sub = g.restricted(["a", "b"])
+    assert sub.names == ("a", "b") and sub.needs("b") == {"a"}
 
 
 def test_find_cycles_reports_each_independent_cycle_in_waiting_order() -> None:
@@ -44,6 +74,12 @@ def test_find_cycles_reports_each_independent_cycle_in_waiting_order() -> None:
     assert dag.find_cycles({"a": set(), "b": {"a"}}) == []
 
 
+def test_cycles_through_a_tier_read_as_server_hops() -> None:
+    g = graph_of(hi=S(tier=2), lo=S(["free"], tier=1), free=S(["hi"]))
+    assert g.cycles() == [("free", "hi", "lo")]
+
+
 def test_tier_conflict_is_a_dependency_on_a_higher_tier() -> None:
     servers = {"low": S(["high", "same"], tier=1), "high": S(tier=2), "same": S(tier=1), "x": S(["high"])}
     assert dag.tier_conflicts(servers) == [("low", "high")]
+    assert DependencyGraph.of(servers).cycles(without=dag.tier_conflicts(servers)) == []

@@ -66,7 +66,7 @@ def test_a_good_file_resolves_completely() -> None:
     assert dict(search.headers) == {"Authorization": "Bearer s3cr3t-token"} and not search.auto_start
     assert config.servers["inferred"].type == "http"
 
-    assert config.deps == {
+    assert {name: config.deps.needs(name) for name in config.servers} == {
         "memory": frozenset(),
         "files": {"memory"},
         "search": {"memory"},
