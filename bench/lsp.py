@@ -194,7 +194,7 @@ async def _session(
             servers = {**servers, f"extra{i}": fake_server(f"extra{i}")}
             t1 = clock()
             write_workspace(ws, servers, **FAST)  # a rename-over save, as editors do
-            await client.until("window/showMessage", lambda p: p["message"].startswith("MCP: +1"))
+            await client.until("window/showMessage", lambda p: p["message"].startswith("MCP: configuration reloaded: +1"))
             reload_s.append(clock() - t1)
     finally:
         await client.close()

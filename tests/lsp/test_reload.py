@@ -40,7 +40,8 @@ async def test_reload_add_change_remove(client: LanguageClient, tmp_path: Path) 
     edited["added"] = fake()
     t0 = time.perf_counter()
     write_atomic(ws, workspace_text(edited))
-    await wait_until(lambda: "MCP: +1 started, 2 restarted, 1 stopped" in messages(client, INFO), "the summary")
+    summary = "MCP: configuration reloaded: +1 started, 2 restarted, 1 stopped"
+    await wait_until(lambda: summary in messages(client, INFO), "the summary")
     print(f"file write → plan applied: {(time.perf_counter() - t0) * 1000:.0f} ms")
     after = await wait_states(client, dict.fromkeys(edited, "ready"))
     assert "remove" not in after
@@ -53,11 +54,11 @@ async def test_reload_add_change_remove(client: LanguageClient, tmp_path: Path) 
     # an in-place write of a policy-only change: no process changes
     edited["keep"] = {**fake(), "health": {"pingTimeoutMs": 3000}}
     ws.write_text(workspace_text(edited))
-    await wait_until(lambda: "MCP: 1 updated" in messages(client, INFO), "the update summary")
+    await wait_until(lambda: "MCP: configuration reloaded: 1 updated" in messages(client, INFO), "the update summary")
     again = await wait_states(client, dict.fromkeys(edited, "ready"))
     assert {n: s["pid"] for n, s in again.items()} == {n: s["pid"] for n, s in after.items()}
     summaries = [m for m in messages(client, INFO) if m.startswith("MCP: ")]
-    assert summaries == ["MCP: +1 started, 2 restarted, 1 stopped", "MCP: 1 updated"]  # one per reload
+    assert summaries == [summary, "MCP: configuration reloaded: 1 updated"]  # one per reload
 
 
 def _cleared(client: LanguageClient, uri: str) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from mcp_marshal.wire import ServerStateChangedParams
 from tests.lsp.conftest import fake, open_session, servers, wait_states, wait_until, workspace_text
 from tests.support import pid_alive
 
@@ -42,10 +43,20 @@ async def test_start_with_progress_then_shutdown_stops_all(client: LanguageClien
     assert any(isinstance(r, types.WorkDoneProgressReport) and r.message == "3/3 ready" for r in reports)
     assert reports[-1].message == "3/3 ready"
 
-    # live view: every state change carries the event and the server's snapshot
+    # live view: every state change is the typed contract, with the server's snapshot
     ready = [s for s in client.rec.states if s["state"] == "ready"]  # type: ignore[attr-defined]
     assert {s["name"] for s in ready} == {"memory", "files", "search"}
-    assert all(s["event"] == "ServerStateChanged" and s["server"]["name"] == s["name"] for s in ready)
+    for s in ready:
+        ServerStateChangedParams.model_validate(s)
+        assert s["server"]["name"] == s["name"] and s["server"]["state"] == "ready"
+    # the output channel shows the start plan and each server's readiness
+    lines = [m.message for m in client.log_messages]
+    assert "MCP: starting 3 servers: memory, search → files" in lines
+    assert {name for name in ("memory", "files", "search") if any(f"MCP: {name}: ready in" in x for x in lines)} == {
+        "memory",
+        "files",
+        "search",
+    }
 
     await client.shutdown_session()
     client.capabilities = None  # the fixture must not shut down twice

@@ -131,11 +131,10 @@ class McpStdio:
         future = self._pending.pop(msg.get("id"), None) if isinstance(msg.get("id"), int) else None
         if future is None or future.done():
             return
-        if "error" in msg:
-            err = msg["error"] if isinstance(msg["error"], dict) else {}
-            future.set_exception(RpcError(int(err.get("code", -32603)), str(err.get("message", "error"))))
-        else:
-            future.set_result(msg.get("result"))
+        try:
+            future.set_result(rpc_result(msg))
+        except RpcError as exc:
+            future.set_exception(exc)
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -217,8 +216,8 @@ class McpStdio:
             self.modern = False
             return Handshake(
                 protocol_version=str(result.get("protocolVersion", "")),
-                server_info=_as_dict(result.get("serverInfo")),
-                capabilities=_as_dict(result.get("capabilities")),
+                server_info=as_dict(result.get("serverInfo")),
+                capabilities=as_dict(result.get("capabilities")),
                 modern=False,
                 ms=(time.perf_counter() - t0) * 1000,
             )
@@ -229,11 +228,11 @@ class McpStdio:
             raise RpcError(-32603, "server/discover returned no result object")
         self.modern = True
         versions = result.get("supportedVersions") or [MODERN_VERSION]
-        meta = _as_dict(result.get("_meta"))
+        meta = as_dict(result.get("_meta"))
         return Handshake(
             protocol_version=MODERN_VERSION if MODERN_VERSION in versions else str(versions[-1]),
-            server_info=_as_dict(meta.get(_META_SERVER)),
-            capabilities=_as_dict(result.get("capabilities")),
+            server_info=as_dict(meta.get(_META_SERVER)),
+            capabilities=as_dict(result.get("capabilities")),
             modern=True,
             ms=(time.perf_counter() - t0) * 1000,
         )
@@ -252,7 +251,7 @@ class McpStdio:
         for _ in range(100):  # pages; a server that paginates forever is not our problem
             if cursor:
                 params["cursor"] = cursor
-            result = _as_dict(await self.request("tools/list", params, timeout))
+            result = as_dict(await self.request("tools/list", params, timeout))
             tools.extend(t for t in result.get("tools", []) if isinstance(t, dict))
             cursor = result.get("nextCursor")
             if not cursor:
@@ -260,5 +259,14 @@ class McpStdio:
         return tools
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def rpc_result(msg: dict[str, Any]) -> Any:
+    """The ``result`` of a JSON-RPC response, or its ``error`` raised as ``RpcError``."""
+    if "error" in msg:
+        err = as_dict(msg["error"])
+        code = err.get("code")
+        raise RpcError(code if isinstance(code, int) else -32603, str(err.get("message", "error")))
+    return msg.get("result")

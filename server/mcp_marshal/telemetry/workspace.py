@@ -14,6 +14,7 @@ from mcp_marshal.telemetry.sinks import JsonlFileSink, LspSink, Sink
 if TYPE_CHECKING:
     from mcp_marshal.config.models import Config
     from mcp_marshal.events import EventBus
+    from mcp_marshal.redact import Redactor
 
 FILE_NAME = "telemetry.jsonl"
 
@@ -36,6 +37,7 @@ def build_pipeline(
     send: Callable[[dict[str, Any]], Awaitable[object] | object] | None = None,
     telemetry_enabled: bool = False,
     environ: Mapping[str, str] | None = None,
+    redactor: Redactor | None = None,
 ) -> TelemetryPipeline:
     """Build (not start) the workspace's pipeline, attached to ``bus`` when given.
 
@@ -50,7 +52,7 @@ def build_pipeline(
     otlp = otlp_sink_from_environ(environ)
     if otlp is not None:
         sinks.append(otlp)
-    pipeline = TelemetryPipeline.for_config(config, sinks)
+    pipeline = TelemetryPipeline.for_config(config, sinks, **({"redactor": redactor} if redactor else {}))
     if bus is not None:
         pipeline.attach(bus)
     return pipeline
