@@ -116,9 +116,13 @@ async def test_crash_loop_restarts_exactly_max_then_fails_and_restart_revives(tm
             failed = [e for e in events if isinstance(e, ServerFailed)]
             assert len(failed) == 1 and "crashing at start" in "\n".join(failed[0].stderr_tail)
             assert len([e for e in events if isinstance(e, ServerExited)]) == 4
+            assert snap.restarts == 3
+            # a manual start begins afresh: the count and the message agree ("3 restarts", not 6)
+            snap = await orch.restart("loop")
+            assert snap.state == "failed" and snap.restarts == 3 and "gave up after 3 restarts" in snap.last_error
             flag.unlink()
             snap = await orch.restart("loop")
-            assert snap.state == "ready" and pid_alive(snap.pid or -1)
+            assert snap.state == "ready" and pid_alive(snap.pid or -1) and snap.restarts == 0
 
 
 async def test_hung_server_is_detected_by_ping_and_restarted() -> None:

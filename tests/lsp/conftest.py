@@ -63,6 +63,10 @@ class Recorder:
         #: mcpMarshal/lockChanged payloads and telemetry/event batches, in arrival order
         self.locks: list[dict[str, Any]] = []
         self.telemetry: list[dict[str, Any]] = []
+        #: mcpMarshal/serverRemoved, serverLog and serverFailed payloads, in arrival order
+        self.removed: list[dict[str, Any]] = []
+        self.server_logs: list[dict[str, Any]] = []
+        self.failed: list[dict[str, Any]] = []
         self.prompts: list[types.ShowMessageRequestParams] = []
         self.input_requests: list[dict[str, Any]] = []
         #: title to answer each prompt with, chosen by its message; None dismisses it
@@ -92,6 +96,18 @@ async def client(lsp_client: LanguageClient):
     @lsp_client.feature("mcpMarshal/lockChanged")
     def on_lock(ls: LanguageClient, params: Any) -> None:
         rec.locks.append(_plain(params))
+
+    @lsp_client.feature("mcpMarshal/serverRemoved")
+    def on_removed(ls: LanguageClient, params: Any) -> None:
+        rec.removed.append(_plain(params))
+
+    @lsp_client.feature("mcpMarshal/serverLog")
+    def on_server_log(ls: LanguageClient, params: Any) -> None:
+        rec.server_logs.append(_plain(params))
+
+    @lsp_client.feature("mcpMarshal/serverFailed")
+    def on_failed(ls: LanguageClient, params: Any) -> None:
+        rec.failed.append(_plain(params))
 
     @lsp_client.feature(types.TELEMETRY_EVENT)
     def on_telemetry(ls: LanguageClient, params: Any) -> None:
@@ -123,8 +139,10 @@ async def open_session(
     root: Path | None = None,
     progress: bool = True,
     telemetry: bool = False,
+    **more: Any,
 ) -> types.InitializeResult:
-    options: dict[str, Any] = {"trusted": trusted, "telemetry": telemetry}
+    """Initialize with these ``initializationOptions`` (``more``: e.g. views=True)."""
+    options: dict[str, Any] = {"trusted": trusted, "telemetry": telemetry, **more}
     if workspace_file is not None:
         options["workspaceFile"] = workspace_file.as_uri()
     folder = root or (workspace_file.parent if workspace_file else None)

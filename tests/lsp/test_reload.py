@@ -45,6 +45,7 @@ async def test_reload_add_change_remove(client: LanguageClient, tmp_path: Path) 
     print(f"file write → plan applied: {(time.perf_counter() - t0) * 1000:.0f} ms")
     after = await wait_states(client, dict.fromkeys(edited, "ready"))
     assert "remove" not in after
+    assert client.rec.removed == [{"name": "remove"}]  # type: ignore[attr-defined]  # the view drops its row
     assert not pid_alive(before["remove"]["pid"])
     assert after["keep"]["pid"] == before["keep"]["pid"]
     for name in ("change", "dependent"):
@@ -114,3 +115,25 @@ async def test_invalid_edit_publishes_diagnostics_and_keeps_running(client: Lang
     await wait_until(lambda: _cleared(client, uri), "the buffer's diagnostics to clear")
     unchanged = await wait_states(client, {"a": "ready", "b": "ready"})
     assert {n: s["pid"] for n, s in unchanged.items()} == {n: s["pid"] for n, s in before.items()}
+
+
+async def test_one_save_is_one_reload(client: LanguageClient, tmp_path: Path) -> None:
+    """The watcher alone reloads: an editor's save (the write, then didSave) applies once."""
+    ws = tmp_path / "s.code-workspace"
+    ws.write_text(workspace_text({"a": fake()}))
+    await open_session(client, ws)
+    await wait_states(client, {"a": "ready"})
+    uri = ws.as_uri()
+    text = workspace_text({"a": fake(), "b": fake()})
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(uri, "jsonc", 1, text))
+    )
+    write_atomic(ws, text)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri), text))
+    await wait_states(client, {"a": "ready", "b": "ready"})
+    # a second, different save is the barrier: a duplicate of the first would have come before it
+    write_atomic(ws, workspace_text({"a": fake(), "b": fake(), "c": fake()}))
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    await wait_states(client, {"a": "ready", "b": "ready", "c": "ready"})
+    reloads = [m.message for m in client.log_messages if m.message.startswith("MCP: configuration reloaded")]
+    assert reloads == ["MCP: configuration reloaded: +1 started"] * 2
