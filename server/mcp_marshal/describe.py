@@ -23,6 +23,7 @@ from mcp_marshal.events import (
     ServerFailed,
     ServerReady,
     ServerRemoved,
+    ServiceDegraded,
     StartPlanned,
     TelemetryDropped,
 )
@@ -116,3 +117,8 @@ def _(event: LeaseEvent) -> str:
 @describe.register
 def _(event: TelemetryDropped) -> str:
     return f"telemetry: {plural(event.count, 'record')} dropped ({event.reason})"
+
+
+@describe.register
+def _(event: ServiceDegraded) -> str:
+    return f"{event.service} unavailable: {event.reason}"

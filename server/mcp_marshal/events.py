@@ -178,6 +178,18 @@ class LeaseDenied(LeaseEvent):
     pass
 
 
+# --- the machine -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDegraded(Event):
+    """Something beside the servers cannot work here (the state directory is not writable, a
+    store is down); the servers keep running without it. ``reason`` is for the user."""
+
+    service: str
+    reason: str
+
+
 # --- telemetry ---------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from mcp_marshal.config.models import Config
 from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.reload_plan import ReloadPlan, plan_reload
 from mcp_marshal.errors import NotNow
-from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus, StartPlanned
+from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus, ServiceDegraded, StartPlanned
 from mcp_marshal.file_watch import watch_file
 from mcp_marshal.redact import Redactor
 from mcp_marshal.supervise.orchestrator import InputResolver, Orchestrator
@@ -230,6 +230,8 @@ class Supervisor:
                 ) as orchestrator,
             ):
                 self.orchestrator = orchestrator
+                if lifeline.degraded is not None:
+                    self.bus.publish(ServiceDegraded("process ledger", lifeline.degraded))
                 entered.set_result(None)
                 await self._stop.wait()
         except BaseException as exc:

@@ -161,7 +161,7 @@ class Up:
         return pids
 
 
-async def start_up(ws: Path, *extra: str) -> Up:
+async def start_up(ws: Path, *extra: str, env: dict[str, str] | None = None) -> Up:
     proc = await asyncio.create_subprocess_exec(
         *CLI,
         "up",
@@ -172,6 +172,7 @@ async def start_up(ws: Path, *extra: str) -> Up:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         limit=2**22,
+        env=env,
     )
     return Up(proc)
 
@@ -301,3 +302,19 @@ def test_orphans_helper_detects_live_groups() -> None:
 @pytest.fixture
 def demo_env() -> Iterator[dict[str, str]]:
     yield {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+async def test_up_without_a_usable_state_directory_still_supervises(tmp_path: Path, cleanup: list) -> None:
+    """Leases, the telemetry file and the process ledger need the state directory; servers don't."""
+    ws = workspace(tmp_path, {"a": fake(), "b": {**fake(), "dependsOn": ["a"]}})
+    up = await start_up(ws, env={**os.environ, "MCP_MARSHAL_STATE_DIR": "/etc/hostname/state"})
+    cleanup.append(up.proc)
+    degraded = [await up.next_event(lambda e: e["event"] == "ServiceDegraded") for _ in range(2)]
+    assert {e["service"] for e in degraded} == {"telemetry file", "process ledger"}
+    assert all("/etc/hostname/state" in e["reason"] and "MCP_MARSHAL_STATE_DIR" in e["reason"] for e in degraded)
+    pids = await up.ready({"a", "b"})
+    assert all(pid_alive(p) for p in pids.values())
+    up.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(up.proc.wait(), 30) == 0
+    assert not any(pid_alive(p) for p in pids.values())
+    assert b"Traceback" not in await up.proc.stderr.read()  # type: ignore[union-attr]

@@ -84,8 +84,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=SERVER_ENV))
-async def client(lsp_client: LanguageClient):
+def _record(lsp_client: LanguageClient) -> None:
+    """Answer and record what pytest-lsp leaves out: our notifications, prompts, input requests."""
     rec = Recorder()
     lsp_client.rec = rec  # type: ignore[attr-defined]
 
@@ -126,6 +126,11 @@ async def client(lsp_client: LanguageClient):
         value = rec.inputs.get(request["id"])
         return {"value": value} if value is not None else None
 
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=SERVER_ENV))
+async def client(lsp_client: LanguageClient):
+    _record(lsp_client)
     yield
     if lsp_client.capabilities is not None:
         await asyncio.wait_for(lsp_client.shutdown_session(), TIMEOUT)
@@ -207,3 +212,19 @@ async def run_cli(*args: str) -> tuple[int, Any]:
 
 def messages(client: LanguageClient, kind: types.MessageType | None = None) -> list[str]:
     return [m.message for m in client.messages if kind is None or m.type == kind]
+
+
+#: A state directory nothing can be created in, not even by root: a path below a regular file.
+UNWRITABLE_STATE = "/etc/hostname/state"
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=SERVER_COMMAND, server_env={**SERVER_ENV, "MCP_MARSHAL_STATE_DIR": UNWRITABLE_STATE}
+    )
+)
+async def client_without_state(lsp_client: LanguageClient):
+    _record(lsp_client)
+    yield
+    if lsp_client.capabilities is not None:
+        await asyncio.wait_for(lsp_client.shutdown_session(), TIMEOUT)

@@ -5,11 +5,22 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from mcp_marshal.wire import ServerStateChangedParams
-from tests.lsp.conftest import fake, open_session, servers, wait_states, wait_until, workspace_text
+from tests.lsp.conftest import (
+    UNWRITABLE_STATE,
+    command,
+    fake,
+    open_session,
+    servers,
+    wait_states,
+    wait_until,
+    workspace_text,
+)
 from tests.support import pid_alive
 
 
@@ -69,3 +80,26 @@ async def test_idle_without_workspace_file(client: LanguageClient, tmp_path: Pat
     await wait_until(lambda: any("idle" in m.message for m in client.messages), "the idle message")
     assert (await servers(client)) == {}
     assert "no *.code-workspace" in client.messages[0].message
+
+
+async def test_no_state_directory_degrades_but_servers_start(
+    client_without_state: LanguageClient, tmp_path: Path
+) -> None:
+    client = client_without_state
+    ws = tmp_path / "nostate.code-workspace"
+    ws.write_text(workspace_text({"a": fake()}))
+    await open_session(client, ws)
+    listed = await wait_states(client, {"a": "ready"})
+    assert pid_alive(listed["a"]["pid"])
+    warnings = await wait_until(
+        lambda: (
+            {m.message.split(" unavailable")[0] for m in client.messages if m.type == types.MessageType.Warning}
+            >= {"MCP: telemetry file", "MCP: task leases", "MCP: process ledger"}
+            and [m for m in client.messages if m.type == types.MessageType.Warning]
+        ),
+        "one warning per degraded service",
+    )
+    assert len(warnings) == 3 and all(UNWRITABLE_STATE in m.message for m in warnings)
+    # a lease command says why, instead of failing with a traceback
+    with pytest.raises(JsonRpcException, match="cannot be used"):
+        await command(client, "mcpMarshal.listLocks")

@@ -14,8 +14,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mcp_marshal.events import EventBus
+from mcp_marshal.events import EventBus, ServiceDegraded
 from mcp_marshal.locks import LockStoreUnavailable
+from mcp_marshal.paths import StateUnavailable
 
 if TYPE_CHECKING:
     from mcp_marshal.config.models import Config, LocksSettings
@@ -67,8 +68,8 @@ class WorkspaceLeases:
             self._settings, self._file = settings, workspace_file
             try:
                 await self._open()
-            except LockStoreUnavailable as exc:
-                log.warning("task leases unavailable for now: %s", exc)
+            except LockStoreUnavailable as exc:  # said once; every lease call tries again
+                self._bus.publish(ServiceDegraded("task leases", str(exc)))
 
     async def service(self) -> LeaseService:
         """The open service; raises ``LockStoreUnavailable`` saying why there is none."""
@@ -85,7 +86,10 @@ class WorkspaceLeases:
         from mcp_marshal.locks import LeaseService, open_store
 
         assert self._settings is not None
-        store = await asyncio.to_thread(open_store, self._settings, self._file)
+        try:
+            store = await asyncio.to_thread(open_store, self._settings, self._file)
+        except StateUnavailable as exc:
+            raise LockStoreUnavailable(str(exc)) from exc
         service = LeaseService(store, self._bus, default_ttl_ms=self._settings.default_ttl_ms)
         try:
             await service.start()

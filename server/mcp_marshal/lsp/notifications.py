@@ -14,7 +14,15 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from mcp_marshal.describe import describe
-from mcp_marshal.events import Event, LeaseEvent, LeaseExpired, ServerLog, ServerRemoved, ServerStateChanged
+from mcp_marshal.events import (
+    Event,
+    LeaseEvent,
+    LeaseExpired,
+    ServerLog,
+    ServerRemoved,
+    ServerStateChanged,
+    ServiceDegraded,
+)
 from mcp_marshal.token_bucket import TokenBucket
 from mcp_marshal.wire import (
     LOCK_CHANGED,
@@ -69,6 +77,8 @@ class EventForwarder:
             self._ls.protocol.notify(LOCK_CHANGED, params.to_dict())
             if isinstance(event, LeaseExpired):  # someone's work on that task stopped without saying so
                 self._show(types.MessageType.Info, f"MCP: {describe(event)}")
+        elif isinstance(event, ServiceDegraded):
+            self._show(types.MessageType.Warning, f"MCP: {describe(event)}")
         if (line := describe(event)) is not None:
             self._log(types.MessageType.Log, f"MCP: {line}")
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mcp_marshal.paths import state_root
+from mcp_marshal.paths import StateUnavailable, ensure_dir, state_root
 from mcp_marshal.supervise.procfs import StartTime, boot_id, process_groups, process_start_time
 from mcp_marshal.supervise.reaper import ReapReport, reap_stale
 
@@ -109,6 +109,9 @@ class Lifeline:
         self._ledger_flush: asyncio.Handle | None = None
         self._started = False
         self._closing = False
+        self.degraded: str | None = None
+        """Why there is no ledger (the state directory cannot be written), if so: the
+        watchdog and PDEATHSIG still guard every group, only the next start's reaping is lost."""
 
     # -- public API
 
@@ -192,10 +195,16 @@ class Lifeline:
     def _prepare(self) -> ReapReport:
         if self._started:
             raise RuntimeError("Lifeline.start() called twice")
-        self.ledger_dir.mkdir(parents=True, exist_ok=True)
-        report = reap_stale(self.ledger_dir, own=self.ledger_path)
-        self._started = True
-        self._write_ledger()
+        try:
+            ensure_dir(self.ledger_dir)
+            report = reap_stale(self.ledger_dir, own=self.ledger_path)
+            self._started = True
+            self._write_ledger()
+        except OSError as exc:
+            why = str(exc) if isinstance(exc, StateUnavailable) else f"{self.ledger_dir}: {exc.strerror or exc}"
+            self.degraded = f"{why}; a supervisor killed together with its watchdog may leave processes behind"
+            self._started = True
+            return ReapReport()
         return report
 
     def _spawn_watchdog(self) -> None:
@@ -204,7 +213,7 @@ class Lifeline:
         try:
             self._watchdog = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(WATCHDOG_SCRIPT), "--owner", str(os.getpid()),
-                 "--ledger", str(self.ledger_path)],
+                 *(["--ledger", str(self.ledger_path)] if self.degraded is None else [])],
                 stdin=cmd_r, stdout=out_w, close_fds=True, start_new_session=True,
             )  # fmt: skip
         except BaseException:
@@ -325,7 +334,8 @@ class Lifeline:
         if self._ledger_flush is not None:
             self._ledger_flush.cancel()
             self._ledger_flush = None
-        self.ledger_path.unlink(missing_ok=True)
+        if self.degraded is None:
+            self.ledger_path.unlink(missing_ok=True)
         self._started = False
 
     # -- ledger
@@ -352,6 +362,8 @@ class Lifeline:
             "boot_id": self._boot_id,
             "groups": {str(pgid): start for pgid, start in self._groups.items()},
         }
+        if self.degraded is not None:
+            return
         tmp = self.ledger_path.with_name(f".{self.ledger_path.name}.tmp")
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, self.ledger_path)

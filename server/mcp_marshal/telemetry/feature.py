@@ -9,7 +9,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mcp_marshal.events import EventBus
+from mcp_marshal.events import EventBus, ServiceDegraded
+from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.redact import Redactor
 
 if TYPE_CHECKING:
@@ -53,9 +54,20 @@ class WorkspaceTelemetry:
             return
         from mcp_marshal.telemetry import build_pipeline
 
-        self.pipeline = build_pipeline(
-            config, bus=self._bus, send=self._send, telemetry_enabled=self._enabled, redactor=self._redactor
-        )
+        try:
+            self.pipeline = build_pipeline(
+                config, bus=self._bus, send=self._send, telemetry_enabled=self._enabled, redactor=self._redactor
+            )
+        except StateUnavailable as exc:  # no file: the other sinks still get every batch
+            self._bus.publish(ServiceDegraded("telemetry file", str(exc)))
+            self.pipeline = build_pipeline(
+                config,
+                bus=self._bus,
+                send=self._send,
+                telemetry_enabled=self._enabled,
+                redactor=self._redactor,
+                file=False,
+            )
         await self.pipeline.start()
 
     def client_gone(self) -> None:

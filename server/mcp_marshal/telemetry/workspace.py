@@ -38,6 +38,7 @@ def build_pipeline(
     telemetry_enabled: bool = False,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor | None = None,
+    file: bool = True,
 ) -> TelemetryPipeline:
     """Build (not start) the workspace's pipeline, attached to ``bus`` when given.
 
@@ -48,7 +49,8 @@ def build_pipeline(
     sinks: list[Sink] = []
     if send is not None:
         sinks.append(LspSink(send, enabled=telemetry_enabled))
-    sinks.append(JsonlFileSink(telemetry_file(config.file, config.telemetry.file)))
+    if file:  # without one when the state directory cannot be written (StateUnavailable)
+        sinks.append(JsonlFileSink(telemetry_file(config.file, config.telemetry.file)))
     otlp = otlp_sink_from_environ(environ)
     if otlp is not None:
         sinks.append(otlp)
