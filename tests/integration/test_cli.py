@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,16 +175,6 @@ async def start_up(ws: Path, *extra: str, env: dict[str, str] | None = None) -> 
         env=env,
     )
     return Up(proc)
-
-
-@pytest.fixture
-async def cleanup() -> AsyncIterator[list[asyncio.subprocess.Process]]:
-    procs: list[asyncio.subprocess.Process] = []
-    yield procs
-    for p in procs:
-        if p.returncode is None:
-            p.kill()
-            await p.wait()
 
 
 async def test_up_json_streams_events_and_stops_gracefully_on_sigterm(tmp_path: Path, cleanup: list) -> None:

@@ -208,8 +208,11 @@ class McpStdio:
                     {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO},
                     timeout,
                 )
-            except RpcError:
-                return await self._discover(t0, timeout)
+            except RpcError as refused:
+                try:
+                    return await self._discover(t0, timeout)
+                except RpcError:
+                    raise refused from None  # not modern either: the legacy refusal says why
             if not isinstance(result, dict):
                 raise RpcError(-32603, "initialize returned no result object")
             await self.notify("notifications/initialized")
