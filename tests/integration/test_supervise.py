@@ -305,3 +305,22 @@ async def test_a_crashed_group_leaves_the_lifeline_once_before_its_respawn_is_re
     for old, new in itertools.pairwise(pids):
         released, registered = crash_log.index(("-", old)), crash_log.index(("+", new))
         assert released < registered
+
+
+async def test_a_bug_in_a_life_task_fails_the_server_loudly() -> None:
+    """An exception nobody expected (here from the input step) never leaves a server stuck in a
+    state silently: it is failed, with the error as its reason, and the supervisor goes on."""
+
+    async def broken(spec: ServerSpec) -> ServerSpec:
+        raise RuntimeError("a bug")
+
+    bus = EventBus()
+    spec = fake_spec("victim")
+    with bus.queue() as q:
+        async with Orchestrator(config_of(spec, fake_spec("bystander")), bus) as orch:
+            orch.runner("victim")._prepare = broken  # the one seam a bug can come through here
+            await orch.start_all()
+            failed = await wait_for(q, lambda e: isinstance(e, ServerFailed), 10)
+            assert failed.name == "victim"
+            assert "internal error while supervising: RuntimeError('a bug')" in failed.reason
+            assert orch.get("victim").state == "failed" and orch.get("bystander").state == "ready"
