@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from mcp_marshal.config.models import ServerSpec, StopPolicy
 from mcp_marshal.supervise.child import Child, ExitStatus
@@ -74,8 +74,10 @@ class StdioLink:
 
     restartable = True
 
-    def __init__(self, child: Child, on_noise: Callable[[str], None]) -> None:
+    def __init__(self, child: Child, on_noise: Callable[[str], None], offers: dict[str, Any] | None = None) -> None:
         self.child = child
+        self.offers = offers or {}
+        """Client capabilities to declare (what the gateway can route: sampling, roots...)."""
         self.conn = McpStdio(child.stdout, child.stdin, on_noise=on_noise)
         self._reader = asyncio.create_task(self.conn.read_loop(), name=f"stdout-{child.pid}")
         self._exited: asyncio.Future[ExitStatus] = asyncio.ensure_future(child.wait())
@@ -89,7 +91,7 @@ class StdioLink:
         return self.child.exit_status is not None
 
     async def handshake(self, timeout: float) -> Handshake:
-        return await self.conn.handshake(timeout)
+        return await self.conn.handshake(timeout, self.offers)
 
     async def ping(self, timeout: float) -> None:
         await self.conn.ping(timeout)

@@ -96,6 +96,8 @@ class ServerRunner:
         self._task: asyncio.Task[None] | None = None
         self._link: Link | None = None
         self._lock = asyncio.Lock()
+        self.offers: dict[str, Any] = {}
+        """Client capabilities the handshake declares: what the gateway answers for agents."""
 
     @property
     def name(self) -> str:
@@ -274,13 +276,13 @@ class ServerRunner:
             # Cancelled mid-spawn: still adopt the child so stop() can reap it.
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 child = await spawning
-                self._link = StdioLink(child, self._on_noise)
+                self._link = StdioLink(child, self._on_noise, self.offers)
                 self.pid = child.pid
             raise
         if self._redactor is not None:  # what an envFile gave the server is as secret as its env
             for value in child.env_file_values:
                 self._redactor.add_secret(value)
-        return StdioLink(child, self._on_noise)
+        return StdioLink(child, self._on_noise, self.offers)
 
     async def _one_life(self) -> ExitStatus | None:
         """Run the server once; return how it ended (None for remote servers)."""
