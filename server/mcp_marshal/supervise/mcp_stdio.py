@@ -52,6 +52,8 @@ class Handshake:
     capabilities: dict[str, Any]
     modern: bool
     ms: float = 0.0
+    instructions: str | None = None
+    """What the server tells its clients to do with it (the gateway passes it to each agent)."""
 
 
 ServerMessage = Callable[[dict[str, Any]], None]
@@ -281,6 +283,7 @@ class McpStdio:
                 capabilities=as_dict(result.get("capabilities")),
                 modern=False,
                 ms=(time.perf_counter() - t0) * 1000,
+                instructions=_text(result.get("instructions")),
             )
 
     async def _discover(self, t0: float, timeout: float) -> Handshake:
@@ -296,6 +299,7 @@ class McpStdio:
             capabilities=as_dict(result.get("capabilities")),
             modern=True,
             ms=(time.perf_counter() - t0) * 1000,
+            instructions=_text(result.get("instructions")),
         )
 
     async def ping(self, timeout: float) -> None:
@@ -318,6 +322,10 @@ class McpStdio:
             if not cursor:
                 break
         return tools
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def as_dict(value: Any) -> dict[str, Any]:

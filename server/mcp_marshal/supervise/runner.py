@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -317,8 +318,15 @@ class ServerRunner:
         return status
 
     def _became_ready(self, hs: Handshake) -> None:
-        info = self._redactor.redact_value(dict(hs.server_info)) if self._redactor else dict(hs.server_info)
-        self.handshake = Handshake(self._clean(hs.protocol_version), info, hs.capabilities, hs.modern, hs.ms)
+        redact = self._redactor.redact_value if self._redactor is not None else (lambda value: value)
+        info = redact(dict(hs.server_info))
+        self.handshake = dataclasses.replace(
+            hs,
+            protocol_version=self._clean(hs.protocol_version),
+            server_info=info,
+            capabilities=redact(dict(hs.capabilities)),
+            instructions=self._clean(hs.instructions) if hs.instructions else None,
+        )
         self.last_error = ""
         self.bus.publish(ServerReady(self.name, round(hs.ms, 1), self.handshake.protocol_version, dict(info)))
         self._set(S.READY)
