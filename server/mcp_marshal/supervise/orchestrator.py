@@ -168,6 +168,10 @@ class Orchestrator:
         self._waiting.update(n for n in names if n in self._runners)
         self._changed()
 
+    def is_waiting(self, name: str) -> bool:
+        """Whether ``name`` will be started once its dependencies are ready."""
+        return name in self._waiting
+
     def _settled(self, name: str) -> bool:
         runner = self._runners[name]
         if runner.state in (S.READY, S.FAILED, S.BLOCKED):
