@@ -80,7 +80,7 @@ async def _exercise(read: Any, write: Any) -> dict[str, Any]:
             r = await s.call_tool(name, arguments)
             out["calls"][name] = (r.is_error, _dump(r.content))
         r = await s.call_tool("test_tool_with_progress", {}, progress_callback=progress)
-        out["calls"]["test_tool_with_progress"] = (r.is_error, len(r.content))
+        out["calls"]["test_tool_with_progress"] = (r.is_error, _dump(r.content))
 
         reads = ["test://static-text", "test://static-binary", "test://template/123/data"]
         out["reads"] = {u: _dump((await s.read_resource(u)).contents) for u in reads}
@@ -128,6 +128,7 @@ def _check_contract(obs: dict[str, Any]) -> None:
         "Tool execution completed",
     ]
     assert obs["progress"] == [(0, 100), (50, 100), (100, 100)]
+    assert "None" not in calls["test_tool_with_progress"][1][0]["text"]  # the token reached the tool
     assert "123" in obs["reads"]["test://template/123/data"][0]["text"]
     assert obs["reads"]["test://static-binary"][0]["blob"]
     assert obs["missing"] == (-32602, "test://nonexistent-resource-for-conformance-testing")
