@@ -12,6 +12,7 @@ from mcp_marshal.events import (
     ConfigRejected,
     ConfigReloaded,
     Event,
+    GatewayServing,
     HealthCheckFailed,
     LeaseAcquired,
     LeaseDenied,
@@ -122,3 +123,8 @@ def _(event: TelemetryDropped) -> str:
 @describe.register
 def _(event: ServiceDegraded) -> str:
     return f"{event.service} unavailable: {event.reason}"
+
+
+@describe.register
+def _(event: GatewayServing) -> str:
+    return f"gateway: {plural(len(event.servers), 'server')} at {event.url}/mcp/<server> (see `mcp-marshal gateway`)"

@@ -190,6 +190,14 @@ class ServiceDegraded(Event):
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayServing(Event):
+    """The gateway serves ``servers`` at ``{url}/mcp/<server>`` (the token is never in an event)."""
+
+    url: str
+    servers: tuple[str, ...]
+
+
 # --- telemetry ---------------------------------------------------------------------------------
 
 

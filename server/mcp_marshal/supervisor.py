@@ -25,6 +25,8 @@ from mcp_marshal.config.reload_plan import ReloadPlan, plan_reload
 from mcp_marshal.errors import NotNow
 from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus, ServiceDegraded, StartPlanned
 from mcp_marshal.file_watch import watch_file
+from mcp_marshal.gateway.discovery import Claim, claim
+from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.redact import Redactor
 from mcp_marshal.supervise.orchestrator import InputResolver, Orchestrator
 from mcp_marshal.wire import ServerSnapshot
@@ -72,11 +74,17 @@ class Supervisor:
         input_resolver: InputResolver | None = None,
         trusted: bool = False,
         watch: bool = True,
+        kind: str = "mcp-marshal",
     ) -> None:
+        from mcp_marshal.gateway.feature import Gateway
+
         self.file = file
         self.bus = bus
         self.redactor = redactor
-        self.features = tuple(features)
+        self.kind = kind
+        """Who we are, for a second supervisor to say who owns the workspace (gateway.json)."""
+        self.gateway = Gateway(bus, lambda: self.orchestrator)
+        self.features = (*features, self.gateway)
         self.trusted = trusted
         self.config: Config | None = None
         """The last valid configuration read from disk (running, or waiting for trust)."""
@@ -89,6 +97,7 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self._closed = False
+        self._claim: Claim | None = None
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -138,12 +147,21 @@ class Supervisor:
                 await feature.close()
             except Exception:  # one feature's trouble must not keep the others open
                 log.exception("closing %s failed", type(feature).__name__)
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
 
     # --- configuration -----------------------------------------------------------------------
 
     async def open(self) -> LoadResult:
-        """Read and validate the file, watch it, configure the features; spawn nothing."""
+        """Read and validate the file, watch it, configure the features; spawn nothing.
+
+        A trusted workspace is claimed first: ``AlreadySupervised`` says which process already
+        supervises it, before anything of ours listens or runs.
+        """
         result = self._load()
+        if self.trusted:
+            self._take_claim()
         if self._watch:
             armed = asyncio.Event()
             if self.spawn(watch_file(self.file, self.reload, armed), "watcher") is not None:
@@ -189,9 +207,21 @@ class Supervisor:
 
     # --- trust and start ---------------------------------------------------------------------
 
+    def _take_claim(self) -> None:
+        """Become the one supervisor of this file (``AlreadySupervised`` if another is)."""
+        if self._claim is not None:
+            return
+        try:
+            self._claim = claim(self.file, self.kind)
+        except StateUnavailable as exc:  # no way to coordinate: supervise anyway, and say so
+            self.bus.publish(ServiceDegraded("single-supervisor check", str(exc)))
+            return
+        self.gateway.publish = self._claim.publish
+
     async def trust(self) -> None:
         """Accept the workspace: open what waited for trust and start the servers."""
         if not self.trusted:
+            self._take_claim()
             self.trusted = True
             if self.config is not None:
                 await self._configure(self.config)
@@ -226,7 +256,12 @@ class Supervisor:
             async with (
                 Lifeline() as lifeline,
                 Orchestrator(
-                    config, self.bus, lifeline=lifeline, redactor=self.redactor, input_resolver=self._input_resolver
+                    config,
+                    self.bus,
+                    lifeline=lifeline,
+                    redactor=self.redactor,
+                    input_resolver=self._input_resolver,
+                    offers=self.gateway.offers,
                 ) as orchestrator,
             ):
                 self.orchestrator = orchestrator

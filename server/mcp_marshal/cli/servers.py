@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+EXIT_ALREADY = 3
 
 STATE_STYLE = {
     "ready": "green",
@@ -189,7 +190,10 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
 
 
 async def _up(path: Path, config: Config, as_json: bool) -> int:
+    from rich.markup import escape
+
     from mcp_marshal.events import EventBus
+    from mcp_marshal.gateway.discovery import AlreadySupervised
     from mcp_marshal.redact import Redactor
     from mcp_marshal.supervisor import Supervisor
     from mcp_marshal.telemetry.feature import WorkspaceTelemetry
@@ -205,8 +209,13 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
     else:
         assert console is not None
         bus.subscribe(lambda e: _narrate(console, e))
-    async with Supervisor(path, bus, redactor=redactor, features=[telemetry], trusted=True) as supervisor:
-        await supervisor.open()
+    supervisor = Supervisor(path, bus, redactor=redactor, features=[telemetry], trusted=True, kind="mcp-marshal up")
+    async with supervisor:
+        try:
+            await supervisor.open()
+        except AlreadySupervised as exc:
+            _console(stderr=True).print(f"[yellow]{escape(str(exc))}[/]; nothing was started here.")
+            return EXIT_ALREADY
         async with asyncio.TaskGroup() as tg:
             starter = tg.create_task(supervisor.start())
             table = None if console is None else tg.create_task(_live_table(supervisor, bus, stop))

@@ -67,6 +67,14 @@ class TelemetrySettings(_Model):
     file: str | None = Field(None, description="JSONL file; default: the workspace's state directory.")
 
 
+class GatewaySettings(_Model):
+    """The gateway (DESIGN §10): every supervised server served to agents over MCP HTTP."""
+
+    enabled: bool = Field(True, description="Serve the servers to agents over MCP Streamable HTTP.")
+    host: str = Field("127.0.0.1", min_length=1, description="Where to listen; loopback unless you mean otherwise.")
+    port: int = Field(0, ge=0, le=65535, description="0 picks a free port (written to gateway.json).")
+
+
 class RestartOverride(_Model):
     """Per-server override of ``mcpMarshal.restart``; unset fields inherit."""
 
@@ -92,6 +100,9 @@ class _ServerBase(_Model):
     depends_on: list[str] = Field(default_factory=list, description="Servers that must be ready first.")
     tier: int | None = Field(None, ge=0, description="Starts after every server of a lower tier is ready.")
     auto_start: bool = Field(True, description="Start with the workspace (else only on demand).")
+    shared: bool = Field(
+        True, description="One process for every agent (false: each agent session gets its own, e.g. a browser)."
+    )
     restart: RestartOverride | None = None
     health: HealthOverride | None = None
     # Fields VS Code's own MCP entries may carry; accepted so entries can be copied, then ignored.
@@ -165,6 +176,7 @@ class MarshalSettings(_Model):
     stop: StopPolicy = Field(default_factory=StopPolicy)
     locks: LocksSettings = Field(default_factory=LocksSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
 
 # --- resolved form -----------------------------------------------------------------------------
@@ -211,6 +223,7 @@ class ServerSpec:
     depends_on: tuple[str, ...] = ()
     tier: int | None = None
     auto_start: bool = True
+    shared: bool = True
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)
     stop: StopPolicy = field(default_factory=StopPolicy)
@@ -242,3 +255,4 @@ class Config:
     stop: StopPolicy = field(default_factory=StopPolicy)
     locks: LocksSettings = field(default_factory=LocksSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)

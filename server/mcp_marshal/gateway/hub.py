@@ -313,6 +313,12 @@ class Hub:
         flight.outbox.put(response)
         flight.outbox.end()
 
+    def cancel(self, session: AgentSession, agent_id: Any) -> None:
+        """The agent stopped waiting for a request (its connection went away)."""
+        flight = session.inflight.get(id_key(agent_id))
+        if flight is not None:
+            self._cancel(flight, "the client went away")
+
     def _cancel(self, flight: InFlight, reason: str) -> None:
         """Tell the backend the request no longer matters and stop waiting for it."""
         flight.session.inflight.pop(id_key(flight.agent_id), None)

@@ -69,8 +69,11 @@ class Orchestrator:
         lifeline: Lifeline | None = None,
         redactor: Redactor | None = None,
         input_resolver: InputResolver | None = None,
+        offers: dict[str, Any] | None = None,
     ) -> None:
         self._config = config
+        self._offers = offers or {}
+        """The client capabilities each handshake declares (what the gateway can route)."""
         self.bus = bus
         self.redactor = redactor if redactor is not None else Redactor.from_config(config)
         self._lifeline = lifeline
@@ -119,7 +122,7 @@ class Orchestrator:
         return self._config
 
     def _runner(self, spec: ServerSpec, ring: StderrRing | None = None) -> ServerRunner:
-        return ServerRunner(
+        runner = ServerRunner(
             spec,
             self.bus,
             lifeline=self._lifeline,
@@ -129,6 +132,8 @@ class Orchestrator:
             ring=ring,
             start_task=self._spawn,
         )
+        runner.offers = self._offers
+        return runner
 
     def runner(self, name: str) -> ServerRunner:
         try:
