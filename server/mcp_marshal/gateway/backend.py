@@ -20,7 +20,8 @@ _SETTLED_DOWN = (S.FAILED, S.STOPPED, S.BLOCKED)
 
 
 class SupervisedBackend:
-    """``orchestrator()``: the running orchestrator, or None while the servers are not running."""
+    """``orchestrator()``: the running orchestrator, or None until the servers run (requests
+    wait for it, like for a starting server, up to ``startTimeoutMs``)."""
 
     def __init__(
         self,
@@ -28,11 +29,13 @@ class SupervisedBackend:
         bus: EventBus,
         orchestrator: Callable[[], Orchestrator | None],
         folders: Callable[[], list[dict[str, str]]],
+        start_timeout_ms: Callable[[], int],
     ) -> None:
         self.name = name
         self._bus = bus
         self._orchestrator = orchestrator
         self._folders = folders
+        self._start_timeout_ms = start_timeout_ms
 
     def roots(self) -> list[dict[str, str]]:
         return self._folders()
@@ -46,12 +49,15 @@ class SupervisedBackend:
 
         unsubscribe = self._bus.subscribe(on_event)
         try:
-            runner = self._runner()
-            timeout_ms = runner.spec.health.start_timeout_ms
+            timeout_ms = self._start_timeout_ms()
             try:
                 async with asyncio.timeout(timeout_ms / 1000):
                     while True:
                         runner = self._runner()
+                        if runner is None:  # the servers are about to start (the gateway listens first)
+                            changed.clear()
+                            await changed.wait()
+                            continue
                         conn = runner.connection
                         if conn is not None and runner.handshake is not None and not conn.closed:
                             return conn, runner.handshake
@@ -61,16 +67,16 @@ class SupervisedBackend:
                         changed.clear()
                         await changed.wait()
             except TimeoutError:
-                raise GatewayError(
-                    f"{self.name} was not ready within {timeout_ms} ms (it is {self._runner().state.value})"
-                ) from None
+                runner = self._runner()
+                state = runner.state.value if runner is not None else "not started"
+                raise GatewayError(f"{self.name} was not ready within {timeout_ms} ms (it is {state})") from None
         finally:
             unsubscribe()
 
-    def _runner(self) -> ServerRunner:
+    def _runner(self) -> ServerRunner | None:
         orchestrator = self._orchestrator()
         if orchestrator is None:
-            raise GatewayError(f"the servers are not running (is the workspace trusted?); {self.name} cannot answer")
+            return None
         try:
             return orchestrator.runner(self.name)
         except UserError as exc:

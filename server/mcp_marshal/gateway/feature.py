@@ -114,12 +114,19 @@ class Gateway:
         for name in set(self._hubs) - wanted:
             await self._hubs.pop(name).close()
         for name in sorted(wanted - set(self._hubs)):
-            backend = SupervisedBackend(name, self._bus, self._orchestrator, self._roots)
+            backend = SupervisedBackend(name, self._bus, self._orchestrator, self._roots, self._timeout(name))
             self._hubs[name] = Hub(backend)
         if self.url is not None:
             names = sorted(self._hubs)
             self.publish(self.url, names)
             self._bus.publish(GatewayServing(self.url, tuple(names)))
+
+    def _timeout(self, name: str) -> Callable[[], int]:
+        def start_timeout_ms() -> int:
+            spec = self._config.servers.get(name) if self._config is not None else None
+            return spec.health.start_timeout_ms if spec is not None else 30000
+
+        return start_timeout_ms
 
     def _roots(self) -> list[dict[str, str]]:
         folders = self._config.folders if self._config is not None else ()
