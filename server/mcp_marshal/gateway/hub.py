@@ -17,7 +17,6 @@ at once; after a restart every session hears ``list_changed`` and subscriptions 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import secrets
 from collections.abc import Callable, Hashable
@@ -30,6 +29,8 @@ from mcp_marshal.supervise.mcp_stdio import ConnectionClosed, Handshake, McpStdi
 log = logging.getLogger(__name__)
 
 KNOWN_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+#: MCP log levels, most verbose first (RFC 5424 severities).
+LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 UNAVAILABLE = -32603
 #: Server → client requests routed to the agent whose capability they need.
 NEEDS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation"}
@@ -89,7 +90,14 @@ class AgentSession:
     """The GET stream, while the agent keeps one open."""
     inflight: dict[Hashable, InFlight] = field(default_factory=dict)
     """The agent's requests waiting for the backend, by (typed) request id."""
+    log_level: str | None = None
+    """What ``logging/setLevel`` asked for: log messages below it are not sent to this agent."""
     closed: bool = False
+
+    def wants_log(self, level: Any) -> bool:
+        if self.log_level is None or level not in LEVELS:
+            return True
+        return LEVELS.index(level) >= LEVELS.index(self.log_level)
 
     def offers(self, capability: str) -> bool:
         return isinstance(self.capabilities.get(capability), dict)
@@ -145,8 +153,9 @@ class Hub:
         self._backend_ids: dict[int, InFlight] = {}
         self._conn: McpStdio | None = None
         self._capabilities: dict[str, Any] = {}
-        self._lives = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._backend_level: str | None = None
+        """The log level the backend was told: the most verbose any session asked for."""
 
     @property
     def name(self) -> str:
@@ -177,7 +186,15 @@ class Hub:
         return conn, hs
 
     async def _after_restart(self, conn: McpStdio, hs: Handshake) -> None:
-        """A new backend life: replay subscriptions, and tell everyone its lists may differ."""
+        """A new backend life: replay the log level and subscriptions, and tell everyone its
+        lists may differ."""
+        if self._backend_level is not None:
+            level = {"jsonrpc": "2.0", "method": "logging/setLevel", "params": {"level": self._backend_level}}
+            try:
+                _, answer = await conn.relay(level)
+                self._spawn(_ignore(answer))
+            except ConnectionClosed:
+                return
         for uri in self._subscriptions.uris():
             try:
                 _, answer = await conn.relay(
@@ -248,12 +265,19 @@ class Hub:
             self._agent_notified(session, msg)
             return None
         outbox = Outbox()
+        flight_id = msg["id"]
         if method == "ping":
             outbox.put({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
             outbox.end()
             return outbox
         if method in ("resources/subscribe", "resources/unsubscribe") and self._answered_here(session, msg, outbox):
             return outbox
+        if method == "logging/setLevel":
+            msg = self._set_level(session, msg)
+            if msg is None:
+                outbox.put({"jsonrpc": "2.0", "id": flight_id, "result": {}})
+                outbox.end()
+                return outbox
         flight = InFlight(session, msg["id"], outbox)
         session.inflight[id_key(msg["id"])] = flight
         try:
@@ -278,6 +302,20 @@ class Hub:
         outbox.put({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
         outbox.end()
         return True
+
+    def _set_level(self, session: AgentSession, msg: Message) -> Message | None:
+        """Each session keeps its own level; the backend gets the most verbose of them, and only
+        when that changes (None: answered here)."""
+        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        level = params.get("level")
+        if level not in LEVELS:
+            return msg  # let the server say what is wrong with it
+        session.log_level = level
+        most = min((s.log_level for s in self.sessions.values() if s.log_level), key=LEVELS.index, default=level)
+        if most == self._backend_level:
+            return None
+        self._backend_level = most
+        return {**msg, "params": {**params, "level": most}}
 
     async def _forward(self, flight: InFlight, msg: Message) -> None:
         conn, _ = await self._attach()
@@ -379,8 +417,15 @@ class Hub:
             if found is not None:
                 session, _ = found
                 session.deliver(msg)
-        elif method == "notifications/message" and len(self._backend_ids) == 1:
-            next(iter(self._backend_ids.values())).outbox.put(msg)  # a log line of the one request in flight
+        elif method == "notifications/message":
+            flights = list(self._backend_ids.values())
+            if len(flights) == 1:  # a log line of the one request in flight
+                if flights[0].session.wants_log(params.get("level")):
+                    flights[0].outbox.put(msg)
+                return
+            for session in list(self.sessions.values()):
+                if session.wants_log(params.get("level")):
+                    session.deliver(msg)
         else:
             self._broadcast(msg)
 
