@@ -244,7 +244,7 @@ class Supervisor:
         orchestrator = self.orchestrator
         if orchestrator is None:
             return
-        auto = [n for n, spec in orchestrator.config.servers.items() if spec.auto_start]
+        auto = [n for n, spec in orchestrator.config.servers.items() if spec.auto_start and spec.shared]
         levels = orchestrator.config.deps.restricted(auto).levels()
         self.bus.publish(StartPlanned(tuple(levels)))
         await orchestrator.start_all()

@@ -213,3 +213,26 @@ async def test_a_second_up_spawns_nothing_and_the_next_takes_over_after_a_kill(t
         await third.ready("s")
         async with agent(third.endpoint("s")) as session:
             assert text(await session.call_tool("echo", {"text": "mine now"})) == "mine now"
+
+
+async def test_an_unshared_server_gives_each_session_its_own_process(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path, {"base": conformance(), "browser": conformance(shared=False, dependsOn=["base"])})
+    async with running_up(ws) as up, http(up) as client:
+        await up.ready("base")
+        async with agent(up.endpoint("browser")) as a, agent(up.endpoint("browser")) as b:
+            pid_a = int(text(await a.call_tool("whoami", {})))
+            pid_b = int(text(await b.call_tool("whoami", {})))
+            assert pid_a != pid_b and pid_alive(pid_a) and pid_alive(pid_b)
+            # a raw session of its own, ended by DELETE: its process goes with it
+            first = await client.post("/mcp/browser", json=initialize(), headers=headers(up))
+            sid = first.headers["mcp-session-id"]
+            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+            answer = await client.post("/mcp/browser", json=call, headers=headers(up, **{"Mcp-Session-Id": sid}))
+            pid_c = int(answer.json()["result"]["content"][0]["text"])
+            assert pid_c not in (pid_a, pid_b)
+            await client.delete("/mcp/browser", headers=headers(up, **{"Mcp-Session-Id": sid}))
+            await _until(lambda: not pid_alive(pid_c))
+            assert pid_alive(pid_a) and pid_alive(pid_b)
+        await _until(lambda: not pid_alive(pid_a) and not pid_alive(pid_b))  # the SDK clients DELETE on close
+        starts = [e["name"] for e in up.events if e["event"] == "ServerStateChanged" and e["state"] == "starting"]
+        assert starts == ["base"]  # the copies are the sessions' own: no row, no shared process

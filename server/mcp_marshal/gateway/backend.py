@@ -74,6 +74,7 @@ class SupervisedBackend:
             unsubscribe()
 
     def _runner(self) -> ServerRunner | None:
+        """The runner behind this backend (None while the servers are not running yet)."""
         orchestrator = self._orchestrator()
         if orchestrator is None:
             return None
@@ -85,3 +86,23 @@ class SupervisedBackend:
     def _starting(self, name: str) -> bool:
         orchestrator = self._orchestrator()
         return orchestrator is not None and orchestrator.is_waiting(name)
+
+
+class InstanceBackend(SupervisedBackend):
+    """A private copy of a ``shared: false`` server, for one agent session."""
+
+    def __init__(
+        self,
+        runner: ServerRunner,
+        bus: EventBus,
+        folders: Callable[[], list[dict[str, str]]],
+        start_timeout_ms: Callable[[], int],
+    ) -> None:
+        super().__init__(runner.name, bus, lambda: None, folders, start_timeout_ms)
+        self.instance = runner
+
+    def _runner(self) -> ServerRunner | None:
+        return self.instance
+
+    def _starting(self, name: str) -> bool:
+        return False

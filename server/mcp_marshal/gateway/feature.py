@@ -20,6 +20,7 @@ from mcp_marshal.gateway import discovery
 from mcp_marshal.gateway.backend import SupervisedBackend
 from mcp_marshal.gateway.http import GatewayApp
 from mcp_marshal.gateway.hub import Hub
+from mcp_marshal.gateway.private import PrivatePool
 from mcp_marshal.gateway.security import allowed_hosts
 from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.supervise.orchestrator import Orchestrator
@@ -61,7 +62,7 @@ class Gateway:
         self._bus = bus
         self._orchestrator = orchestrator
         self._config: Config | None = None
-        self._hubs: dict[str, Hub] = {}
+        self._hubs: dict[str, Hub | PrivatePool] = {}
         self._app: GatewayApp | None = None
         self._uvicorn: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
@@ -109,13 +110,18 @@ class Gateway:
         self._task = asyncio.create_task(self._uvicorn.serve(), name="gateway-http")
 
     async def _sync(self, config: Config) -> None:
-        """One hub per shared stdio server, following the configuration."""
-        wanted = {name for name, spec in config.servers.items() if spec.spawned and spec.shared}
-        for name in set(self._hubs) - wanted:
-            await self._hubs.pop(name).close()
-        for name in sorted(wanted - set(self._hubs)):
-            backend = SupervisedBackend(name, self._bus, self._orchestrator, self._roots, self._timeout(name))
-            self._hubs[name] = Hub(backend)
+        """One hub per stdio server (a pool of private copies when ``shared`` is false),
+        following the configuration."""
+        wanted = {name: spec.shared for name, spec in config.servers.items() if spec.spawned}
+        for name, hub in list(self._hubs.items()):
+            if name not in wanted or isinstance(hub, Hub) != wanted[name]:
+                await self._hubs.pop(name).close()
+        for name in sorted(set(wanted) - set(self._hubs)):
+            if wanted[name]:
+                backend = SupervisedBackend(name, self._bus, self._orchestrator, self._roots, self._timeout(name))
+                self._hubs[name] = Hub(backend)
+            else:
+                self._hubs[name] = PrivatePool(name, self._orchestrator, self._roots, self._timeout(name))
         if self.url is not None:
             names = sorted(self._hubs)
             self.publish(self.url, names)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, Protocol
 
-from mcp_marshal.gateway.hub import KNOWN_VERSIONS, AgentSession, GatewayError, Hub, Message, Outbox, error_response
+from mcp_marshal.gateway.hub import KNOWN_VERSIONS, AgentSession, GatewayError, Message, Outbox, error_response
 from mcp_marshal.gateway.security import bearer, host_ok, origin_ok, token_ok
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,17 @@ _SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _JSON = [(b"content-type", b"application/json")]
+
+
+class Served(Protocol):
+    """A server as the HTTP face serves it: a ``Hub`` (shared), or a ``PrivatePool``."""
+
+    @property
+    def sessions(self) -> Mapping[str, AgentSession]: ...
+    async def open_session(self, request: Message) -> tuple[AgentSession, Message]: ...
+    async def handle(self, session: AgentSession, msg: Message) -> Outbox | None: ...
+    def cancel(self, session: AgentSession, agent_id: Any) -> None: ...
+    def close_session(self, session: AgentSession) -> None: ...
 
 
 class Reject(Exception):
@@ -58,7 +69,7 @@ class GatewayApp:
     """The ASGI app. ``hub(name)`` finds a server's hub (None: no such server); ``allowed`` are
     the ``Host`` values we answer to (set once the port is known)."""
 
-    def __init__(self, *, token: str, hub: Callable[[str], Hub | None], names: Callable[[], list[str]]) -> None:
+    def __init__(self, *, token: str, hub: Callable[[str], Served | None], names: Callable[[], list[str]]) -> None:
         self.token = token
         self._hub = hub
         self._names = names
@@ -74,7 +85,7 @@ class GatewayApp:
         except Reject as exc:
             await _respond(send, exc.status, error_response(None, exc.message, exc.code), exc.headers)
 
-    def _route(self, scope: Scope, headers: _Headers) -> Hub:
+    def _route(self, scope: Scope, headers: _Headers) -> Served:
         if not host_ok(headers.get("host"), self.allowed):
             raise Reject(403, "Invalid Host header")
         if not origin_ok(headers.get("origin"), self.allowed):
@@ -93,7 +104,7 @@ class GatewayApp:
             raise Reject(404, f"Not found: no server {parts[1]!r}; servers: {', '.join(self._names()) or 'none'}")
         return hub
 
-    async def _serve(self, hub: Hub, scope: Scope, headers: _Headers, receive: Receive, send: Send) -> None:
+    async def _serve(self, hub: Served, scope: Scope, headers: _Headers, receive: Receive, send: Send) -> None:
         method = scope["method"]
         version = headers.get("mcp-protocol-version")
         if version is not None and version not in VERSIONS:
@@ -113,7 +124,7 @@ class GatewayApp:
         else:
             raise Reject(405, f"Method not allowed: {method}", headers=[(b"allow", b"GET, POST, DELETE")])
 
-    def _session(self, hub: Hub, sid: str | None) -> AgentSession:
+    def _session(self, hub: Served, sid: str | None) -> AgentSession:
         if sid is None:
             raise Reject(400, "Bad Request: an Mcp-Session-Id header is required (initialize first)")
         session = hub.sessions.get(sid)
@@ -121,7 +132,7 @@ class GatewayApp:
             raise Reject(404, "Session not found", code=-32600)
         return session
 
-    async def _post(self, hub: Hub, sid: str | None, headers: _Headers, receive: Receive, send: Send) -> None:
+    async def _post(self, hub: Served, sid: str | None, headers: _Headers, receive: Receive, send: Send) -> None:
         accept = headers.get("accept") or ""
         if "application/json" not in accept or "text/event-stream" not in accept:
             raise Reject(406, "Not Acceptable: POST needs Accept: application/json, text/event-stream")

@@ -20,7 +20,7 @@ from typing import Any
 from mcp_marshal.config.dag import DependencyGraph
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
 from mcp_marshal.config.reload_plan import ReloadPlan
-from mcp_marshal.errors import UserError
+from mcp_marshal.errors import NotNow, UserError
 from mcp_marshal.events import EventBus, ServerRemoved
 from mcp_marshal.redact import Redactor
 from mcp_marshal.supervise.child import Lifeline, SpawnError, StderrRing
@@ -84,6 +84,8 @@ class Orchestrator:
         self._runners: dict[str, ServerRunner] = {n: self._runner(s) for n, s in config.servers.items()}
         self._waiting: set[str] = set()
         """Servers to start as soon as their dependencies are ready."""
+        self._instances: set[ServerRunner] = set()
+        """Private copies of ``shared: false`` servers, one per agent session of the gateway."""
         self._tick = asyncio.Event()
         self._scheduling = False
         self._again = False
@@ -228,8 +230,9 @@ class Orchestrator:
     # --- starting ----------------------------------------------------------------------------
 
     async def start_all(self) -> None:
-        """Start every ``autoStart`` server along the DAG; return when all have settled."""
-        names = [n for n, r in self._runners.items() if r.spec.auto_start]
+        """Start every ``autoStart`` server along the DAG; return when all have settled.
+        A ``shared: false`` server has no copy of its own: each agent session gets one."""
+        names = [n for n, r in self._runners.items() if r.spec.auto_start and r.spec.shared]
         self._want(names)
         await self.wait_settled(names)
 
@@ -280,8 +283,50 @@ class Orchestrator:
         self._changed()
 
     async def stop_all(self) -> None:
-        """Stop every server in reverse dependency order (DESIGN §4)."""
+        """Stop every server in reverse dependency order (DESIGN §4), private copies first."""
+        await asyncio.gather(*(self.stop_instance(r) for r in list(self._instances)))
         await self._stop_many(list(self._runners), self._config.deps)
+
+    # --- private copies ----------------------------------------------------------------------
+
+    async def start_instance(self, name: str, bus: EventBus) -> ServerRunner:
+        """A private copy of ``name`` for one agent session (``shared: false``), started once
+        every server it depends on is ready (bounded by its ``startTimeoutMs``). It reports on
+        ``bus``, is guarded by the lifeline like any server, and ends with ``stop_instance``."""
+        spec = self.runner(name).spec
+        await self._dependencies_ready(name, spec.health.start_timeout_ms)
+        runner = ServerRunner(
+            spec, bus, lifeline=self._lifeline, prepare=self._prepare, redactor=self.redactor, start_task=self._spawn
+        )
+        runner.offers = self._offers
+        self._instances.add(runner)
+        runner.start()
+        return runner
+
+    async def stop_instance(self, runner: ServerRunner) -> None:
+        self._instances.discard(runner)
+        await runner.stop()
+
+    async def _dependencies_ready(self, name: str, timeout_ms: int) -> None:
+        try:
+            async with asyncio.timeout(timeout_ms / 1000):
+                while True:
+                    tick = self._tick
+                    needs = sorted(self._config.deps.needs(name))
+                    hopeless = [
+                        d
+                        for d in needs
+                        if (state := self._runners[d].state) in (S.FAILED, S.BLOCKED)
+                        or (state == S.STOPPED and d not in self._waiting and not self._runners[d].running)
+                    ]
+                    if hopeless:
+                        d = hopeless[0]
+                        raise NotNow(f"{name} depends on {d}, which is {self._runners[d].state.value}")
+                    if all(self._runners[d].state == S.READY for d in needs):
+                        return
+                    await tick.wait()
+        except TimeoutError:
+            raise NotNow(f"the dependencies of {name} were not ready within {timeout_ms} ms") from None
 
     # --- reload ------------------------------------------------------------------------------
 
