@@ -83,7 +83,7 @@ class Supervisor:
         self.redactor = redactor
         self.kind = kind
         """Who we are, for a second supervisor to say who owns the workspace (gateway.json)."""
-        self.gateway = Gateway(bus, lambda: self.orchestrator)
+        self.gateway = Gateway(bus, lambda: self.orchestrator, clean=redactor.redact_known)
         self.features = (*features, self.gateway)
         self.trusted = trusted
         self.config: Config | None = None

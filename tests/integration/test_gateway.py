@@ -236,3 +236,14 @@ async def test_an_unshared_server_gives_each_session_its_own_process(tmp_path: P
         await _until(lambda: not pid_alive(pid_a) and not pid_alive(pid_b))  # the SDK clients DELETE on close
         starts = [e["name"] for e in up.events if e["event"] == "ServerStateChanged" and e["state"] == "starting"]
         assert starts == ["base"]  # the copies are the sessions' own: no row, no shared process
+
+
+async def test_a_secret_a_server_echoes_never_reaches_an_agent(tmp_path: Path) -> None:
+    canary = 'Canary-Gw-5e8f "quoted" tail'
+    ws = write_workspace(tmp_path, {"s": conformance(env={"TOKEN": canary})})
+    async with running_up(ws) as up:
+        await up.ready("s")
+        async with agent(up.endpoint("s")) as session:
+            echoed = text(await session.call_tool("echo", {"text": f"the token is {canary}!"}))
+            assert echoed == "the token is <redacted>!"
+            assert text(await session.call_tool("echo", {"text": "plain text survives"})) == "plain text survives"

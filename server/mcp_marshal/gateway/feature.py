@@ -58,8 +58,11 @@ class _Uvicorn:
 class Gateway:
     """``orchestrator()``: the running orchestrator (None until the servers run)."""
 
-    def __init__(self, bus: EventBus, orchestrator: Callable[[], Orchestrator | None]) -> None:
+    def __init__(
+        self, bus: EventBus, orchestrator: Callable[[], Orchestrator | None], *, clean: Callable[[str], str]
+    ) -> None:
         self._bus = bus
+        self._clean = clean
         self._orchestrator = orchestrator
         self._config: Config | None = None
         self._hubs: dict[str, Hub | PrivatePool] = {}
@@ -102,7 +105,7 @@ class Gateway:
         sock.listen(128)
         sock.setblocking(False)
         port = sock.getsockname()[1]
-        self._app = GatewayApp(token=token, hub=self._hubs.get, names=lambda: sorted(self._hubs))
+        self._app = GatewayApp(token=token, hub=self._hubs.get, names=lambda: sorted(self._hubs), clean=self._clean)
         self._app.allowed = allowed_hosts(settings.host, port)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         self.url = f"http://{host}:{port}"

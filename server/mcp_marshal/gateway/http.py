@@ -61,16 +61,36 @@ def _final(msg: Message) -> bool:
     return "method" not in msg and ("result" in msg or "error" in msg)
 
 
-def _encode(msg: Message) -> bytes:
-    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode()
+Encode = Callable[[Message], bytes]
+
+
+def encoder(clean: Callable[[str], str] = lambda text: text) -> Encode:
+    """Messages as the wire bytes, through ``clean`` (the workspace's known secrets, in their
+    JSON-escaped spellings too: what a server echoes never reaches an agent)."""
+
+    def encode(msg: Message) -> bytes:
+        return clean(json.dumps(msg, separators=(",", ":"), ensure_ascii=False)).encode()
+
+    return encode
+
+
+_plain = encoder()
 
 
 class GatewayApp:
     """The ASGI app. ``hub(name)`` finds a server's hub (None: no such server); ``allowed`` are
     the ``Host`` values we answer to (set once the port is known)."""
 
-    def __init__(self, *, token: str, hub: Callable[[str], Served | None], names: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        *,
+        token: str,
+        hub: Callable[[str], Served | None],
+        names: Callable[[], list[str]],
+        clean: Callable[[str], str] = lambda text: text,
+    ) -> None:
         self.token = token
+        self._encode = encoder(clean)
         self._hub = hub
         self._names = names
         self.allowed: frozenset[str] = frozenset()
@@ -83,7 +103,7 @@ class GatewayApp:
             hub = self._route(scope, headers)
             await self._serve(hub, scope, headers, receive, send)
         except Reject as exc:
-            await _respond(send, exc.status, error_response(None, exc.message, exc.code), exc.headers)
+            await _respond(send, exc.status, error_response(None, exc.message, exc.code), exc.headers, _plain)
 
     def _route(self, scope: Scope, headers: _Headers) -> Served:
         if not host_ok(headers.get("host"), self.allowed):
@@ -143,9 +163,9 @@ class GatewayApp:
             try:
                 session, answer = await hub.open_session(msg)
             except GatewayError as exc:
-                await _respond(send, 503, error_response(msg.get("id"), str(exc)))
+                await _respond(send, 503, error_response(msg.get("id"), str(exc)), encode=self._encode)
                 return
-            await _respond(send, 200, answer, [(b"mcp-session-id", session.id.encode())])
+            await _respond(send, 200, answer, [(b"mcp-session-id", session.id.encode())], self._encode)
             return
         session = self._session(hub, sid)
         outbox = await hub.handle(session, msg)
@@ -153,7 +173,8 @@ class GatewayApp:
             await _respond(send, 202, None)
             return
         sse_first = accept.lstrip().startswith("text/event-stream")  # the client's own preference
-        await _stream(outbox, session, receive, send, sse=sse_first, on_gone=lambda: hub.cancel(session, msg.get("id")))
+        gone = lambda: hub.cancel(session, msg.get("id"))  # noqa: E731
+        await _stream(outbox, session, receive, send, self._encode, sse=sse_first, on_gone=gone)
 
     async def _listen(self, session: AgentSession, receive: Receive, send: Send) -> None:
         if session.listener is not None and not session.listener.ended:
@@ -161,7 +182,7 @@ class GatewayApp:
         outbox = session.listener = Outbox()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, _sid(session)]})
-            await _pump(outbox, receive, send, first=None)
+            await _pump(outbox, receive, send, self._encode, first=None)
         finally:
             if session.listener is outbox:
                 session.listener = None
@@ -173,7 +194,14 @@ def _sid(session: AgentSession) -> tuple[bytes, bytes]:
 
 
 async def _stream(
-    outbox: Outbox, session: AgentSession, receive: Receive, send: Send, *, sse: bool, on_gone: Callable[[], None]
+    outbox: Outbox,
+    session: AgentSession,
+    receive: Receive,
+    send: Send,
+    encode: Encode,
+    *,
+    sse: bool,
+    on_gone: Callable[[], None],
 ) -> None:
     """A request's answer: JSON if the response comes first (unless the client prefers SSE),
     else an SSE stream up to the response."""
@@ -190,10 +218,10 @@ async def _stream(
             await _respond(send, 204, None)
             return
         if _final(first) and not sse:
-            await _respond(send, 200, first, [_sid(session)])
+            await _respond(send, 200, first, [_sid(session)], encode)
             return
         await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, _sid(session)]})
-        if not await _pump(outbox, receive, send, first=first, disconnected=disconnected):
+        if not await _pump(outbox, receive, send, encode, first=first, disconnected=disconnected):
             on_gone()
     finally:
         disconnected.cancel()
@@ -203,6 +231,7 @@ async def _pump(
     outbox: Outbox,
     receive: Receive,
     send: Send,
+    encode: Encode,
     *,
     first: Message | None,
     disconnected: asyncio.Future[None] | None = None,
@@ -215,7 +244,7 @@ async def _pump(
         while True:
             if msg is not None:
                 event_id += 1
-                data = b"id: %d\r\nevent: message\r\ndata: %s\r\n\r\n" % (event_id, _encode(msg))
+                data = b"id: %d\r\nevent: message\r\ndata: %s\r\n\r\n" % (event_id, encode(msg))
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             nxt = asyncio.ensure_future(outbox.next())
             done, _ = await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -268,9 +297,13 @@ def _parse(body: bytes) -> Message:
 
 
 async def _respond(
-    send: Send, status: int, body: Message | None, headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    body: Message | None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    encode: Encode = _plain,
 ) -> None:
-    data = b"" if body is None else _encode(body)
+    data = b"" if body is None else encode(body)
     extra = [*(_JSON if body is not None else []), *(headers or []), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": extra})
     await send({"type": "http.response.body", "body": data, "more_body": False})
