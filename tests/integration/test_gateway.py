@@ -247,3 +247,35 @@ async def test_a_secret_a_server_echoes_never_reaches_an_agent(tmp_path: Path) -
             echoed = text(await session.call_tool("echo", {"text": f"the token is {canary}!"}))
             assert echoed == "the token is <redacted>!"
             assert text(await session.call_tool("echo", {"text": "plain text survives"})) == "plain text survives"
+
+
+async def test_a_remote_server_is_relayed_with_its_configured_headers(tmp_path: Path) -> None:
+    """The agent sends no secret; the gateway adds the configured one; the remote's echo of it
+    never comes back."""
+    from tests.integration.test_remote import accepting, free_port
+    from tests.support import FIXTURES
+
+    port = free_port()
+    remote = await asyncio.create_subprocess_exec(
+        PY, str(FIXTURES / "conformance_server.py"), "--http", str(port), stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        await _until(lambda: accepting(port), 30)
+        canary = "Remote-Canary-2b7e9a"
+        entry = {"type": "http", "url": f"http://127.0.0.1:{port}/mcp", "headers": {"X-Api-Key": canary}}
+        ws = write_workspace(tmp_path, {"remote": entry})
+        async with running_up(ws) as up:
+            await up.ready("remote")
+            async with agent(up.endpoint("remote")) as session:
+                assert text(await session.call_tool("echo", {"text": "via the gateway"})) == "via the gateway"
+                assert text(await session.call_tool("echo", {"text": canary})) == "<redacted>"
+                progress: list[float] = []
+
+                async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                    progress.append(value)
+
+                await session.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
+                assert progress == [0, 50, 100]
+    finally:
+        remote.kill()
+        await remote.wait()

@@ -14,13 +14,14 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from mcp_marshal.config.models import Config
+from mcp_marshal.config.models import Config, ServerSpec
 from mcp_marshal.events import Event, EventBus, GatewayServing, ServerStateChanged, ServiceDegraded
 from mcp_marshal.gateway import discovery
 from mcp_marshal.gateway.backend import SupervisedBackend
 from mcp_marshal.gateway.http import GatewayApp
 from mcp_marshal.gateway.hub import Hub
 from mcp_marshal.gateway.private import PrivatePool
+from mcp_marshal.gateway.remote import RemoteRelay
 from mcp_marshal.gateway.security import allowed_hosts
 from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.supervise.orchestrator import Orchestrator
@@ -28,6 +29,12 @@ from mcp_marshal.supervise.orchestrator import Orchestrator
 log = logging.getLogger(__name__)
 #: What our handshake declares, so a server may use it: the gateway routes each to an agent.
 OFFERS: dict[str, Any] = {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}
+
+
+def _kind(spec: ServerSpec) -> type[Hub | PrivatePool | RemoteRelay] | None:
+    if spec.spawned:
+        return Hub if spec.shared else PrivatePool
+    return RemoteRelay if spec.type == "http" else None  # legacy SSE servers are not relayed
 
 
 class _Uvicorn:
@@ -65,7 +72,7 @@ class Gateway:
         self._clean = clean
         self._orchestrator = orchestrator
         self._config: Config | None = None
-        self._hubs: dict[str, Hub | PrivatePool] = {}
+        self._hubs: dict[str, Hub | PrivatePool | RemoteRelay] = {}
         self._app: GatewayApp | None = None
         self._uvicorn: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
@@ -113,22 +120,34 @@ class Gateway:
         self._task = asyncio.create_task(self._uvicorn.serve(), name="gateway-http")
 
     async def _sync(self, config: Config) -> None:
-        """One hub per stdio server (a pool of private copies when ``shared`` is false),
-        following the configuration."""
-        wanted = {name: spec.shared for name, spec in config.servers.items() if spec.spawned}
+        """One relay per server, following the configuration: a hub for a shared stdio server,
+        a pool of private copies for an unshared one, a passthrough for a remote http one."""
+        wanted = {name: _kind(spec) for name, spec in config.servers.items() if _kind(spec) is not None}
         for name, hub in list(self._hubs.items()):
-            if name not in wanted or isinstance(hub, Hub) != wanted[name]:
+            if wanted.get(name) is not type(hub):
                 await self._hubs.pop(name).close()
         for name in sorted(set(wanted) - set(self._hubs)):
-            if wanted[name]:
+            kind = wanted[name]
+            if kind is Hub:
                 backend = SupervisedBackend(name, self._bus, self._orchestrator, self._roots, self._timeout(name))
                 self._hubs[name] = Hub(backend)
-            else:
+            elif kind is PrivatePool:
                 self._hubs[name] = PrivatePool(name, self._orchestrator, self._roots, self._timeout(name))
+            else:
+                self._hubs[name] = RemoteRelay(name, self._live_spec(name), self._clean)
         if self.url is not None:
             names = sorted(self._hubs)
             self.publish(self.url, names)
             self._bus.publish(GatewayServing(self.url, tuple(names)))
+
+    def _live_spec(self, name: str) -> Callable[[], ServerSpec | None]:
+        def live() -> ServerSpec | None:
+            orchestrator = self._orchestrator()
+            if orchestrator is None or name not in orchestrator.config.servers:
+                return None
+            return orchestrator.runner(name).live_spec
+
+        return live
 
     def _timeout(self, name: str) -> Callable[[], int]:
         def start_timeout_ms() -> int:
@@ -142,8 +161,10 @@ class Gateway:
         return [{"uri": folder.path.as_uri(), "name": folder.name} for folder in folders]
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, ServerStateChanged) and event.state == "ready" and event.name in self._hubs:
-            self._hubs[event.name].backend_ready()
+        if isinstance(event, ServerStateChanged) and event.state == "ready":
+            hub = self._hubs.get(event.name)
+            if isinstance(hub, Hub):
+                hub.backend_ready()
 
     async def _stop_serving(self) -> None:
         if self._uvicorn is not None:

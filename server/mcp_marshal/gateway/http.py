@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from mcp_marshal.gateway.hub import KNOWN_VERSIONS, AgentSession, GatewayError, Message, Outbox, error_response
+from mcp_marshal.gateway.remote import RemoteRelay
 from mcp_marshal.gateway.security import bearer, host_ok, origin_ok, token_ok
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class GatewayApp:
         self,
         *,
         token: str,
-        hub: Callable[[str], Served | None],
+        hub: Callable[[str], Served | RemoteRelay | None],
         names: Callable[[], list[str]],
         clean: Callable[[str], str] = lambda text: text,
     ) -> None:
@@ -101,11 +102,15 @@ class GatewayApp:
         headers = _Headers(scope)
         try:
             hub = self._route(scope, headers)
+            if isinstance(hub, RemoteRelay):  # a remote server: passed on as it is, headers added
+                body = await _body(receive, headers) if scope["method"] == "POST" else b""
+                await hub.forward(scope, body, dict(headers.items()), send)
+                return
             await self._serve(hub, scope, headers, receive, send)
         except Reject as exc:
             await _respond(send, exc.status, error_response(None, exc.message, exc.code), exc.headers, _plain)
 
-    def _route(self, scope: Scope, headers: _Headers) -> Served:
+    def _route(self, scope: Scope, headers: _Headers) -> Served | RemoteRelay:
         if not host_ok(headers.get("host"), self.allowed):
             raise Reject(403, "Invalid Host header")
         if not origin_ok(headers.get("origin"), self.allowed):
@@ -317,6 +322,9 @@ class _Headers:
 
     def get(self, name: str) -> str | None:
         return self._items.get(name)
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items.items())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)

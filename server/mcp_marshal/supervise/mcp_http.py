@@ -46,6 +46,8 @@ def _answer(resp: Any, req_id: int) -> dict[str, Any]:
     """The JSON-RPC response to ``req_id`` in a JSON body or an SSE stream."""
     if "text/event-stream" in resp.headers.get("Content-Type", ""):
         for _event, data in _sse_events(iter(resp.readline, b"")):
+            if not data.strip():
+                continue  # a priming event (an id and a retry, no message)
             msg = json.loads(data)
             if isinstance(msg, dict) and msg.get("id") == req_id:
                 return msg

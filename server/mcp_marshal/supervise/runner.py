@@ -99,6 +99,9 @@ class ServerRunner:
         self._lock = asyncio.Lock()
         self.offers: dict[str, Any] = {}
         """Client capabilities the handshake declares: what the gateway answers for agents."""
+        self.live_spec: ServerSpec | None = None
+        """The spec of the current life with its inputs resolved (the gateway's remote relay
+        sends the configured headers with it); None between lives."""
 
     @property
     def name(self) -> str:
@@ -288,6 +291,7 @@ class ServerRunner:
     async def _one_life(self) -> ExitStatus | None:
         """Run the server once; return how it ended (None for remote servers)."""
         spec = await self._prepare(self.spec) if self._prepare else self.spec
+        self.live_spec = spec
         link = await self._connect(spec)
         self._link = link
         self.pid = link.pid
