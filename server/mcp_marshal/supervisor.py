@@ -26,6 +26,7 @@ from mcp_marshal.errors import NotNow
 from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus, ServiceDegraded, StartPlanned
 from mcp_marshal.file_watch import watch_file
 from mcp_marshal.gateway.discovery import Claim, claim
+from mcp_marshal.locks.workspace import WorkspaceLeases
 from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.redact import Redactor
 from mcp_marshal.supervise.orchestrator import InputResolver, Orchestrator
@@ -75,6 +76,7 @@ class Supervisor:
         trusted: bool = False,
         watch: bool = True,
         kind: str = "mcp-marshal",
+        leases: WorkspaceLeases | None = None,
     ) -> None:
         from mcp_marshal.gateway.feature import Gateway
 
@@ -83,8 +85,9 @@ class Supervisor:
         self.redactor = redactor
         self.kind = kind
         """Who we are, for a second supervisor to say who owns the workspace (gateway.json)."""
-        self.gateway = Gateway(bus, lambda: self.orchestrator, clean=redactor.redact_known)
-        self.features = (*features, self.gateway)
+        self.leases = leases if leases is not None else WorkspaceLeases(bus)
+        self.gateway = Gateway(bus, lambda: self.orchestrator, clean=redactor.redact_known, leases=self.leases.service)
+        self.features = (*features, self.leases, self.gateway)
         self.trusted = trusted
         self.config: Config | None = None
         """The last valid configuration read from disk (running, or waiting for trust)."""

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from mcp_marshal.config.models import Config, ServerSpec
@@ -20,9 +20,11 @@ from mcp_marshal.gateway import discovery
 from mcp_marshal.gateway.backend import SupervisedBackend
 from mcp_marshal.gateway.http import GatewayApp
 from mcp_marshal.gateway.hub import Hub
+from mcp_marshal.gateway.marshal import NAME, MarshalServer
 from mcp_marshal.gateway.private import PrivatePool
 from mcp_marshal.gateway.remote import RemoteRelay
 from mcp_marshal.gateway.security import allowed_hosts
+from mcp_marshal.locks import LeaseService
 from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.supervise.orchestrator import Orchestrator
 
@@ -66,10 +68,16 @@ class Gateway:
     """``orchestrator()``: the running orchestrator (None until the servers run)."""
 
     def __init__(
-        self, bus: EventBus, orchestrator: Callable[[], Orchestrator | None], *, clean: Callable[[str], str]
+        self,
+        bus: EventBus,
+        orchestrator: Callable[[], Orchestrator | None],
+        *,
+        clean: Callable[[str], str],
+        leases: Callable[[], Awaitable[LeaseService]],
     ) -> None:
         self._bus = bus
         self._clean = clean
+        self._marshal = MarshalServer(orchestrator, leases)
         self._orchestrator = orchestrator
         self._config: Config | None = None
         self._hubs: dict[str, Hub | PrivatePool | RemoteRelay] = {}
@@ -112,7 +120,7 @@ class Gateway:
         sock.listen(128)
         sock.setblocking(False)
         port = sock.getsockname()[1]
-        self._app = GatewayApp(token=token, hub=self._hubs.get, names=lambda: sorted(self._hubs), clean=self._clean)
+        self._app = GatewayApp(token=token, hub=self._served, names=self._names, clean=self._clean)
         self._app.allowed = allowed_hosts(settings.host, port)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         self.url = f"http://{host}:{port}"
@@ -122,7 +130,7 @@ class Gateway:
     async def _sync(self, config: Config) -> None:
         """One relay per server, following the configuration: a hub for a shared stdio server,
         a pool of private copies for an unshared one, a passthrough for a remote http one."""
-        wanted = {name: _kind(spec) for name, spec in config.servers.items() if _kind(spec) is not None}
+        wanted = {n: _kind(spec) for n, spec in config.servers.items() if _kind(spec) is not None and n != NAME}
         for name, hub in list(self._hubs.items()):
             if wanted.get(name) is not type(hub):
                 await self._hubs.pop(name).close()
@@ -139,6 +147,12 @@ class Gateway:
             names = sorted(self._hubs)
             self.publish(self.url, names)
             self._bus.publish(GatewayServing(self.url, tuple(names)))
+
+    def _served(self, name: str) -> Hub | PrivatePool | RemoteRelay | MarshalServer | None:
+        return self._marshal if name == NAME else self._hubs.get(name)
+
+    def _names(self) -> list[str]:
+        return [*sorted(self._hubs), NAME]
 
     def _live_spec(self, name: str) -> Callable[[], ServerSpec | None]:
         def live() -> ServerSpec | None:
@@ -175,7 +189,7 @@ class Gateway:
         self._uvicorn = self._task = self._app = None
         self.url = None
         hubs, self._hubs = self._hubs, {}
-        await asyncio.gather(*(hub.close() for hub in hubs.values()), return_exceptions=True)
+        await asyncio.gather(*(hub.close() for hub in hubs.values()), self._marshal.close(), return_exceptions=True)
 
     async def close(self) -> None:
         self._unsubscribe()

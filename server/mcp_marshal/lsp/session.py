@@ -52,9 +52,11 @@ class WorkspaceSession:
             file,
             self.bus,
             redactor=self.redactor,
-            features=[self.telemetry, self.leases],
+            features=[self.telemetry],
+            leases=self.leases,
             input_resolver=InputResolver(ls),
             trusted=options.trusted,
+            kind="the MCP Marshal language server",
         )
         self.diagnostics = Diagnostics(ls, file, syntax=options.syntax_diagnostics)
         self.opened = asyncio.Event()
