@@ -1,6 +1,7 @@
 """The gateway's HTTP face: MCP Streamable HTTP (2025-11-25) as a raw ASGI application, run by
-uvicorn with httptools (measured: ~0.1 ms added per call; the SDK's transport added 0.5–0.7 ms
-and drops unknown envelope fields, see ``tests/conformance/README.md``).
+uvicorn with httptools: relaying raw JSON keeps every field an agent or server sends (the SDK's
+transport drops unknown envelope fields) and adds the least to each call (the numbers are in
+``tests/conformance/README.md`` and ``bench/README.md``).
 
 ``/mcp/<server>`` with ``Authorization: Bearer <token>``, or ``/<token>/mcp/<server>`` for
 clients that cannot set headers. ``Host`` and ``Origin`` are checked first (DNS rebinding), then

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mcp_marshal.config.models import ServerSpec, StopPolicy
+from mcp_marshal.errors import UserError
 from mcp_marshal.token_bucket import TokenBucket
 
 STDERR_LINES = 200
@@ -26,8 +27,11 @@ LOG_LINES_PER_SECOND = 100
 CHUNK = 64 * 1024
 
 
-class SpawnError(Exception):
-    """The server could not be started; the message is for the user (no secrets in it)."""
+class SpawnError(UserError):
+    """The server could not be started (a missing command, envFile or folder): the message is
+    for the user, who can fix it."""
+
+    code = "cannot-start"
 
 
 class Lifeline(Protocol):

@@ -341,12 +341,8 @@ class Lifeline:
     # -- ledger
 
     def _ledger_changed(self) -> None:
-        """Rewrite the ledger now, or once per loop iteration when a loop is running.
-
-        A rename over an existing file costs ~1 ms on ext4 (auto_da_alloc), so a burst of spawns
-        shares one write. Until it runs the watchdog already knows the group, and the ledger only
-        matters if the watchdog dies too.
-        """
+        """Rewrite the ledger once per loop iteration, so a burst of spawns shares one write (the
+        watchdog already knows each group; the ledger matters only if the watchdog dies too)."""
         if self._loop is None or self._loop.is_closed():
             self._write_ledger()
         elif self._ledger_flush is None:
