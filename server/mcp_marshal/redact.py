@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 
 PLACEHOLDER = "<redacted>"
 
-# Shorter values ("1", "on", "dev") are too common to replace everywhere and too short to be
-# worth protecting by substring search anyway.
+# Shorter values ("1", "on", "dev") are too common to replace everywhere, and hardly secrets.
 MIN_SECRET_LENGTH = 4
 
 # Identifiers we keep verbatim even when they happen to look like a pattern: they name things.
@@ -43,20 +42,17 @@ _KEY_WORDS = (
     r"credentials?|authorization|auth|signature|sig)"
 )
 
-# Credentials announced by a word: ``Bearer …``, ``key=value``, ``"token": "…"``, ``GITHUB_TOKEN=…``.
-# The key, the separator and the scheme survive.
+# Announced by a word (``Bearer …``, ``token=…``, ``"api_key": "…"``): key, separator and scheme survive.
 _ANNOUNCED = re.compile(
     r"(?P<keep>\b(?:bearer|basic|token|bot)[ \t]+)[A-Za-z0-9._~+/=-]{6,}"
     r"|(?P<keep_kv>" + _KEY_WORDS + r"[A-Za-z0-9_-]*[\"']?[ \t]*[:=][ \t]*[\"']?"
     r"(?:(?:bearer|basic|token)[ \t]+)?)(?!<redacted>)[^\s\"',;&}]{3,}",
     re.IGNORECASE,
 )
-# Every word ``_ANNOUNCED`` starts with contains one of these: most text holds none of them, and
-# looking for them is cheaper than running the case-insensitive regex.
+# Each word ``_ANNOUNCED`` starts with holds one of these; most text has none, so the regex rarely runs.
 _TRIGGER_WORDS = ("key", "token", "secret", "pass", "pwd", "auth", "cred", "sig", "bearer", "basic", "bot")
 
-# Credentials by shape. Every shape is a run of at least 14 token characters: the shapes are
-# only tried inside such runs.
+# Credentials by shape: each is a run of 14+ token characters, so shapes are tried only inside runs.
 _RUN = re.compile(r"[A-Za-z0-9+/_.=~-]{14,}")
 _SHAPES = re.compile(
     r"(?<![A-Za-z0-9])(?:"
@@ -77,8 +73,7 @@ _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 def _opaque_repl(m: re.Match[str]) -> str:
     run = m.group()
-    # A long run of letters only or digits only (a hex-looking "eeee…", a number, a word) has
-    # no entropy to protect; a secret mixes both. Paths are not credentials either.
+    # Letters only or digits only (a word, a number) has no entropy to protect; nor has a path.
     if not (any(c.isdigit() for c in run) and any(c.isalpha() for c in run)):
         return run
     if m.group("b64") is not None and run.count("/") >= 3:
@@ -177,8 +172,7 @@ class Redactor:
         self.add_secrets(i.default for i in config.inputs.values() if i.default)
 
     def _add_literal_parts(self, value: str) -> None:
-        # "Bearer ${input:tok}": the placeholder is resolved later (add_secret); the literal
-        # remainder is not secret by itself, but the whole value without placeholders may be.
+        # "Bearer ${input:tok}": the input comes later (add_secrets); only a long literal rest is secret.
         if _INPUT_PLACEHOLDER.search(value):
             self.add_secrets(p for part in _INPUT_PLACEHOLDER.split(value) if len(p := part.strip()) >= 12)
         else:
