@@ -1,9 +1,18 @@
-"""Redaction of secrets from telemetry (and log text) before anything is queued.
+"""Redaction of secrets from everything we show: telemetry, logs, stderr, what servers send back.
 
-Two passes over every free-text string: the exact values the supervisor knows to be secret
-(server ``env`` and ``headers`` values, resolved ``${input:…}`` values), then patterns for
-things that look like credentials (``Bearer …``, ``token=…``, ``sk-…``, ``ghp_…``, long
-hex/base64 runs) in text we did not write ourselves, such as a server's stderr.
+Two passes over every free-text string. First the exact values known to be secret, in the
+forms a server may echo them in (``secret_forms``): every value that reaches a server from
+the workspace file, the environment, an ``envFile`` or an input. Then patterns for text that
+looks like a credential (``Bearer …``, ``token=…``, ``sk-…``, ``ghp_…``, long hex/base64
+runs) in text we did not write ourselves, such as a server's stderr.
+
+Covered: a known secret anywhere inside longer text; JSON-escaped (``a\\"b`` for ``a"b``,
+``\\u00e9`` or ``é``); URL-encoded (``%2F`` or ``%2f``, ``+`` or ``%20`` for a space, ``/``
+kept or encoded); URL-decoded (a configured ``a%2Fb`` echoed as ``a/b``); without its
+surrounding whitespace. Not covered: other encodings of a known secret (base64, hex, HTML
+entities, changed case), a part of one (a truncated echo), one split across lines; of
+those, only what the patterns catch by shape is redacted. Values shorter than
+``MIN_SECRET_LENGTH`` are never searched for.
 """
 
 from __future__ import annotations
@@ -12,15 +21,15 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote, quote_plus, unquote
 
 if TYPE_CHECKING:
     from mcp_marshal.config.models import Config
 
 PLACEHOLDER = "<redacted>"
 
-# Shorter values ("1", "true", "dev") are too common to replace everywhere and too short to be
-# worth protecting by substring search anyway.
+# Shorter values ("1", "on", "dev") are too common to replace everywhere, and hardly secrets.
 MIN_SECRET_LENGTH = 4
 
 # Identifiers we keep verbatim even when they happen to look like a pattern: they name things.
@@ -33,24 +42,18 @@ _KEY_WORDS = (
     r"credentials?|authorization|auth|signature|sig)"
 )
 
-# Credentials announced by a word: ``Bearer …``, ``key=value``, ``"token": "…"``, ``GITHUB_TOKEN=…``.
-# The key, the separator and the scheme survive. Only run when a trigger word occurs, and on the
-# lower-cased text (matching spans map back 1:1), which is ~3x faster than IGNORECASE.
-_ANNOUNCED_SOURCE = (
+# Announced by a word (``Bearer …``, ``token=…``, ``"api_key": "…"``): key, separator and scheme survive.
+_ANNOUNCED = re.compile(
     r"(?P<keep>\b(?:bearer|basic|token|bot)[ \t]+)[A-Za-z0-9._~+/=-]{6,}"
     r"|(?P<keep_kv>" + _KEY_WORDS + r"[A-Za-z0-9_-]*[\"']?[ \t]*[:=][ \t]*[\"']?"
-    r"(?:(?:bearer|basic|token)[ \t]+)?)(?!<redacted>)[^\s\"',;&}]{3,}"
+    r"(?:(?:bearer|basic|token)[ \t]+)?)(?!<redacted>)[^\s\"',;&}]{3,}",
+    re.IGNORECASE,
 )
-_ANNOUNCED = re.compile(_ANNOUNCED_SOURCE)
-_ANNOUNCED_ANY_CASE = re.compile(_ANNOUNCED_SOURCE, re.IGNORECASE)
+# Each word ``_ANNOUNCED`` starts with holds one of these; most text has none, so the regex rarely runs.
 _TRIGGER_WORDS = ("key", "token", "secret", "pass", "pwd", "auth", "cred", "sig", "bearer", "basic", "bot")
 
-# Credentials by shape. Every shape is a run of at least 14 token characters, so one cheap scan
-# for such runs comes first and the shapes are only tried inside them.
+# Credentials by shape: each is a run of 14+ token characters, so shapes are tried only inside runs.
 _RUN = re.compile(r"[A-Za-z0-9+/_.=~-]{14,}")
-_RUN_TABLE = bytes(1 if re.fullmatch(r"[A-Za-z0-9+/_.=~-]", chr(b)) else 0 for b in range(256))
-"""UTF-8 byte → 1 for a ``_RUN`` character, else 0 (every byte of a multi-byte character is ≥ 128)."""
-_RUN_BYTES = b"\x01" * 14
 _SHAPES = re.compile(
     r"(?<![A-Za-z0-9])(?:"
     r"sk-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_-]{16,}"
@@ -65,11 +68,12 @@ _SHAPES = re.compile(
 _OPAQUE = re.compile(r"(?<![A-Za-z0-9])[0-9a-fA-F]{32,}(?![A-Za-z0-9])|(?P<b64>[A-Za-z0-9+/_-]{40,}={0,2})")
 _MIN_PATTERN_TEXT = 7
 
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
 
 def _opaque_repl(m: re.Match[str]) -> str:
     run = m.group()
-    # A long run of letters only or digits only (a hex-looking "eeee…", a number, a word) has
-    # no entropy to protect; a secret mixes both. Paths are not credentials either.
+    # Letters only or digits only (a word, a number) has no entropy to protect; nor has a path.
     if not (any(c.isdigit() for c in run) and any(c.isalpha() for c in run)):
         return run
     if m.group("b64") is not None and run.count("/") >= 3:
@@ -78,28 +82,11 @@ def _opaque_repl(m: re.Match[str]) -> str:
 
 
 def _run_repl(m: re.Match[str]) -> str:
-    run = m.group()
-    run = _SHAPES.sub(PLACEHOLDER, run)
-    return _OPAQUE.sub(_opaque_repl, run)
+    return _OPAQUE.sub(_opaque_repl, _SHAPES.sub(PLACEHOLDER, m.group()))
 
 
 def _announced_repl(m: re.Match[str]) -> str:
     return (m.group("keep") or m.group("keep_kv")) + PLACEHOLDER
-
-
-def _redact_announced(text: str, low: str) -> str:
-    if len(low) != len(text):  # a few characters change length when lower-cased
-        return _ANNOUNCED_ANY_CASE.sub(_announced_repl, text)
-    out: list[str] = []
-    pos = 0
-    for m in _ANNOUNCED.finditer(low):
-        keep_end = m.end("keep") if m.group("keep") is not None else m.end("keep_kv")
-        out += (text[pos:keep_end], PLACEHOLDER)
-        pos = m.end()
-    if not out:
-        return text
-    out.append(text[pos:])
-    return "".join(out)
 
 
 def redact_patterns(text: str) -> str:
@@ -107,16 +94,22 @@ def redact_patterns(text: str) -> str:
     if len(text) < _MIN_PATTERN_TEXT:
         return text
     low = text.lower()
-    for word in _TRIGGER_WORDS:
-        if word in low:
-            text = _redact_announced(text, low)
-            break
-    # Most lines hold no run at all: find that out in C (a byte table, a substring search)
-    # instead of letting the regex try every position. Exact: run characters are ASCII, so a
-    # run in the text is the same run in its UTF-8 bytes, and every other byte maps to 0.
-    if _RUN_BYTES not in text.encode("utf-8", "surrogatepass").translate(_RUN_TABLE):
-        return text
+    if any(word in low for word in _TRIGGER_WORDS):
+        text = _ANNOUNCED.sub(_announced_repl, text)
     return _RUN.sub(_run_repl, text)
+
+
+def secret_forms(value: str) -> frozenset[str]:
+    """``value`` and the forms a server may echo it in (see the module docstring), each at
+    least ``MIN_SECRET_LENGTH`` long."""
+    forms: set[str] = set()
+    for text in {value, value.strip(), unquote(value)}:
+        forms |= {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+        for safe in ("", "/"):
+            for encode in (quote, quote_plus):
+                encoded = encode(text, safe=safe, errors="surrogatepass")
+                forms |= {encoded, _PERCENT_ESCAPE.sub(lambda m: m.group().lower(), encoded)}
+    return frozenset(f for f in forms if len(f) >= MIN_SECRET_LENGTH)
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -130,7 +123,7 @@ def _trie_pattern(words: Iterable[str]) -> str:
         node[""] = True
 
     def build(node: dict[str, Any]) -> str:
-        chain = []
+        chain: list[str] = []
         while "" not in node and len(node) == 1:  # collapse single-child runs: no deep recursion
             ch, node = next(iter(node.items()))
             chain.append(re.escape(ch))
@@ -145,87 +138,80 @@ def _trie_pattern(words: Iterable[str]) -> str:
 
 
 class Redactor:
-    """Replaces secrets with ``<redacted>``; cheap enough to run on every telemetry record.
+    """Replaces secrets with ``<redacted>``; share one among everything that shows text, so a
+    secret learned anywhere is redacted everywhere.
 
-    Thread-safe for ``add_secret`` from any thread; the regex is rebuilt lazily, only after the
-    set of secrets changed. Keys of mappings and identifier fields (``KEEP_FIELDS``) stay.
+    Secrets are only ever added (a reloaded config adds its own, the earlier ones stay), from
+    any thread; the regex is rebuilt on the next ``redact`` after a change.
     """
-
-    standard_fields: ClassVar[bool] = True
-    """``redact_fields``/``redact_value`` are these: ``record_from_event`` may then redact field by
-    field itself (same result, no intermediate dict); a subclass overriding them is called instead."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.standard_fields = cls.redact_fields is Redactor.redact_fields and cls.redact_value is Redactor.redact_value
 
     def __init__(self, secrets: Iterable[str] = (), *, patterns: bool = True) -> None:
         self._secrets: set[str] = set()
+        self._forms: set[str] = set()
         self._secret_re: re.Pattern[str] | None = None
         self._dirty = False
         self._lock = threading.Lock()
         self._patterns = patterns
-        for value in secrets:
-            self.add_secret(value)
+        self.add_secrets(secrets)
 
     @classmethod
-    def from_config(cls, config: Config, **kwargs: Any) -> Redactor:
-        """A redactor knowing every ``env`` and ``headers`` value of every server, and the
-        defaults of declared inputs (resolved input values come later via ``add_secret``)."""
-        redactor = cls(**kwargs)
+    def from_config(cls, config: Config, *, patterns: bool = True) -> Redactor:
+        """A redactor that knows the secrets of ``config`` (see ``add_config``)."""
+        redactor = cls(patterns=patterns)
         redactor.add_config(config)
         return redactor
 
     def add_config(self, config: Config) -> None:
-        """Learn the secrets of a (re)loaded configuration; earlier ones are kept."""
+        """Learn the secrets of a (re)loaded configuration: every server's ``secrets`` (what the
+        loader found reaching it), ``env`` and ``headers`` values, and the inputs' defaults.
+        Values the supervisor learns at start (resolved inputs, ``envFile``) go to ``add_secrets``."""
         for spec in config.servers.values():
-            for mapping in (spec.env, spec.headers):
-                for value in mapping.values():
-                    if value is not None:
-                        self._add_literal_parts(str(value))
-        for spec_input in config.inputs.values():
-            if spec_input.default:
-                self.add_secret(spec_input.default)
+            for value in (*spec.secrets, *spec.env.values(), *spec.headers.values()):
+                if value is not None:
+                    self._add_literal_parts(value)
+        self.add_secrets(i.default for i in config.inputs.values() if i.default)
 
     def _add_literal_parts(self, value: str) -> None:
-        # "Bearer ${input:tok}": the placeholder is resolved later (add_secret); the literal
-        # remainder is not secret by itself, but the whole value without placeholders may be.
+        # "Bearer ${input:tok}": the input comes later (add_secrets); only a long literal rest is secret.
         if _INPUT_PLACEHOLDER.search(value):
-            for part in _INPUT_PLACEHOLDER.split(value):
-                part = part.strip()
-                if len(part) >= 12:
-                    self.add_secret(part)
+            self.add_secrets(p for part in _INPUT_PLACEHOLDER.split(value) if len(p := part.strip()) >= 12)
         else:
             self.add_secret(value)
 
     def add_secret(self, value: str) -> None:
-        """Treat ``value`` as secret from now on (e.g. a resolved ``${input:…}``)."""
-        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
-            return
-        forms = {value, json.dumps(value, ensure_ascii=False)[1:-1]}  # as text, and inside JSON text
+        """Treat ``value`` (and the forms it is echoed in) as secret from now on."""
+        self.add_secrets((value,))
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Treat every one of ``values`` as secret from now on (e.g. resolved ``${input:…}``
+        values, the values of an ``envFile``); values shorter than ``MIN_SECRET_LENGTH`` are ignored."""
+        new = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
         with self._lock:
-            if not forms <= self._secrets:
-                self._secrets |= forms
+            new -= self._secrets
+            if new:
+                self._secrets |= new
+                for value in new:
+                    self._forms |= secret_forms(value)
                 self._dirty = True
 
     @property
     def secret_count(self) -> int:
+        """How many distinct secret values are known (not counting their echoed forms)."""
         return len(self._secrets)
 
     def _compiled(self) -> re.Pattern[str] | None:
-        if self._dirty:
-            with self._lock:
-                self._secret_re = re.compile(_trie_pattern(self._secrets)) if self._secrets else None
+        with self._lock:
+            if self._dirty:
+                self._secret_re = re.compile(_trie_pattern(self._forms)) if self._forms else None
                 self._dirty = False
-        return self._secret_re
+            return self._secret_re
 
     def redact(self, text: str) -> str:
         """``text`` with known secrets and credential-looking substrings replaced."""
         if len(text) < MIN_SECRET_LENGTH:
             return text
         secret_re = self._compiled() if self._dirty else self._secret_re
-        # search is about twice as fast as a sub that finds nothing, and most text holds no secret
-        if secret_re is not None and secret_re.search(text) is not None:
+        if secret_re is not None:
             text = secret_re.sub(PLACEHOLDER, text)
         return redact_patterns(text) if self._patterns else text
 
@@ -233,20 +219,37 @@ class Redactor:
         """``text`` with the known secret values replaced, nothing else: for what a server sends
         an agent (tool results must survive), where only a configured secret must never show."""
         secret_re = self._compiled() if self._dirty else self._secret_re
-        if secret_re is None or secret_re.search(text) is None:
-            return text
-        return secret_re.sub(PLACEHOLDER, text)
+        return text if secret_re is None else secret_re.sub(PLACEHOLDER, text)
 
-    def redact_value(self, value: Any) -> Any:
-        """Redact every string inside a JSON-like value; mapping keys are kept."""
+    def redact_value(self, value: object) -> Any:
+        """Any JSON-like value with every string in it redacted, mapping keys included.
+
+        Lists and tuples come back as lists, dicts (any keys) as dicts, numbers, booleans and
+        ``None`` as they are, anything else as its redacted ``str()``. Never raises: a value
+        nested too deep to walk is replaced whole.
+        """
+        try:
+            return self._redact_value(value)
+        except RecursionError:
+            return PLACEHOLDER
+
+    def _redact_value(self, value: object) -> Any:
         if isinstance(value, str):
             return self.redact(value)
-        if isinstance(value, list):
-            return [self.redact_value(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self.redact_value(v) for k, v in value.items()}
-        return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, list | tuple):
+            return [self._redact_value(v) for v in cast("Iterable[object]", value)]
+        if isinstance(value, Mapping):
+            items = cast("Mapping[object, object]", value).items()
+            return {self._redact_key(k): self._redact_value(v) for k, v in items}
+        return self.redact(str(value))
 
-    def redact_fields(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _redact_key(self, key: object) -> object:
+        if key is None or isinstance(key, bool | int | float):
+            return key
+        return self.redact(key if isinstance(key, str) else str(key))
+
+    def redact_fields(self, fields: Mapping[str, object]) -> dict[str, Any]:
         """Redact a record's fields, keeping identifier fields (server names, states) as is."""
         return {k: v if k in KEEP_FIELDS else self.redact_value(v) for k, v in fields.items()}

@@ -136,3 +136,33 @@ async def test_follow_with_no_history_prints_only_new_records(tmp_path: Path) ->
     finally:
         proc.terminate()
         await proc.wait()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+@pytest.mark.parametrize("as_json", [False, True])
+async def test_tail_prints_hostile_text_literally_in_any_encoding(tmp_path: Path, encoding: str, as_json: bool) -> None:
+    """Markup, escape sequences, C1 controls, bidi overrides and lone surrogates from a server
+    reach the terminal as visible text, whatever it can encode; ``--json`` stays valid JSON."""
+    path = tmp_path / "t.jsonl"
+    hostile = "[/] [link=https://e]x[/link] \x1b[2J\x1b]0;title\x07 \x9b1m \u202eevil é \udc80"
+    await write(path, batch(1, hostile), Batch(2, (Record("ServerReady", 1.7e9, {"name": hostile}),)))
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "mcp_marshal", "telemetry", "tail", "--file", str(path)),
+        *(["--json"] if as_json else []),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert err == b""
+    for control in (b"\x1b", b"\x07", "\x9b".encode(), "\u202e".encode(), b"\xed\xb2\x80"):
+        assert control not in out
+    lines = out.decode(encoding).splitlines()
+    assert len(lines) == 2
+    if as_json:
+        assert [json.loads(x)["fields"]["line" if i == 0 else "name"] for i, x in enumerate(lines)] == [hostile] * 2
+    else:
+        shown = "[/] [link=https://e]x[/link] \\x1b[2J\\x1b]0;title\\x07 \\x9b1m \\u202eevil "
+        assert all(shown in x for x in lines)
+        assert all(x.endswith(("é \\udc80", "\\xe9 \\udc80")) for x in lines)

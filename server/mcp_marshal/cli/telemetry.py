@@ -1,7 +1,9 @@
 """``mcp-marshal telemetry tail``: read the workspace's telemetry JSONL file, optionally live.
 
-Pretty output goes through rich ``Text`` objects, never markup, so brackets in a server's stderr
-print as written. ``--follow`` keeps reading across rotations (``telemetry.jsonl`` → ``.1``).
+Record text is shown literally: pretty output goes through rich ``Text`` objects, never markup,
+so ``[/]`` or ``[link=…]`` in a server's stderr print as written, and every character that a
+terminal would act on is shown as an escape (``visible_controls``). ``--follow`` keeps reading
+across rotations (``telemetry.jsonl`` → ``.1``).
 """
 
 from __future__ import annotations
@@ -9,19 +11,44 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 POLL_SECONDS = 0.2
 _STYLE = {"ERROR": "bold red", "WARN": "yellow", "INFO": "cyan"}
 
+_INVISIBLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with every character a terminal would act on or hide shown as an escape
+    (``\\x1b`` for ESC): C0 controls but tab, DEL, C1 controls, line and paragraph separators,
+    bidirectional controls, and lone surrogates (which no encoding can print)."""
+    return _INVISIBLE.sub(_escape, text)
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+_Subparsers = argparse._SubParsersAction  # pyright: ignore[reportPrivateUsage]  # argparse names it nowhere else
+
+
+def add_parsers(sub: _Subparsers[argparse.ArgumentParser]) -> None:
     """Register ``telemetry tail`` on the ``mcp-marshal`` parser."""
     telemetry = sub.add_parser("telemetry", help="inspect the telemetry the supervisor recorded")
     actions = telemetry.add_subparsers(dest="telemetry_command", required=True, metavar="ACTION")
@@ -55,6 +82,9 @@ def resolve_file(file: Path | None, workspace: Path | None) -> Path:
 
 
 def run_tail(args: argparse.Namespace) -> int:
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if callable(reconfigure):  # a character the terminal's encoding lacks is shown as its escape
+        reconfigure(errors="backslashreplace")
     try:
         path = resolve_file(args.file, args.workspace)
     except ValueError as exc:  # WorkspaceNotFound and friends: a user error, said in their terms
@@ -112,9 +142,17 @@ def follow(path: Path, position: int = 0, poll: float = POLL_SECONDS) -> Iterato
 
 
 def _json_printer(out: IO[str]) -> Callable[[Iterable[bytes]], None]:
+    encoding = getattr(out, "encoding", None) or "utf-8"
+
     def show(lines: Iterable[bytes]) -> None:
         for line in lines:
-            out.write(line.decode("utf-8", "replace"))
+            # As stored, but what a terminal acts on or cannot encode as JSON escapes: the same JSON.
+            text = _INVISIBLE.sub(_json_escape, line.decode("utf-8", "replace").rstrip("\n"))
+            try:
+                text.encode(encoding)
+            except UnicodeEncodeError:
+                text = "".join(c if c.isascii() else json.dumps(c)[1:-1] for c in text)
+            out.write(text + "\n")
         out.flush()
 
     return show
@@ -133,8 +171,9 @@ def _pretty_printer() -> Callable[[Iterable[bytes]], None]:
     return show
 
 
-def format_line(line: bytes) -> Any:
-    """One record as a rich ``Text``: time, name (coloured by severity), server, fields."""
+def format_line(line: bytes) -> Text:
+    """One record as a rich ``Text``: time, name (coloured by severity), server, fields; all of
+    it literal, with terminal controls made visible."""
     from rich.text import Text
 
     from mcp_marshal.telemetry.record import severity
@@ -143,23 +182,24 @@ def format_line(line: bytes) -> Any:
         rec = json.loads(line)
         name, fields = str(rec["name"]), dict(rec.get("fields") or {})
         when = datetime.fromtimestamp(float(rec["ts"])).strftime("%H:%M:%S.%f")[:-3]
-    except (ValueError, KeyError, TypeError):
-        return Text(f"(unreadable) {line.decode('utf-8', 'replace').rstrip()}", style="dim")
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, OSError):
+        shown = visible_controls(line.decode("utf-8", "replace").rstrip("\n"))
+        return Text(f"(unreadable) {shown}", style="dim")
     style = _STYLE[severity(name, fields)]
     text = Text()
     text.append(when, style="dim")
     text.append("  ")
-    text.append(f"{name:<18}", style=style)
+    text.append(f"{visible_controls(name):<18}", style=style)
     server = fields.pop("name", None)
     if server is not None:
-        text.append(f" {server}", style="bold")
+        text.append(f" {visible_controls(str(server))}", style="bold")
     if name == "ServerLog":
-        text.append(f" [{fields.pop('stream', 'stderr')}] ", style="dim")
-        text.append(str(fields.pop("line", "")))
+        text.append(f" [{visible_controls(str(fields.pop('stream', 'stderr')))}] ", style="dim")
+        text.append(visible_controls(str(fields.pop("line", ""))))
     for key, value in fields.items():
         if value in (None, "", [], {}):
             continue
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        text.append(f" {key}=", style="dim")
+        shown = visible_controls(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        text.append(f" {visible_controls(str(key))}=", style="dim")
         text.append(shown if len(shown) <= 300 else shown[:299] + "…")
     return text

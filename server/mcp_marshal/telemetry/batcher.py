@@ -7,7 +7,6 @@ monotonic origin). The pipeline feeds it; tests drive it with plain numbers.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,20 +44,15 @@ class BatchLimits:
 class Batcher:
     """A bounded queue of records with drop-oldest accounting.
 
-    ``add`` is O(1), never blocks and never raises; it returns True when a batch became due by
-    size, so the owner can wake its flusher without polling.
+    ``add`` is O(1), never blocks and never raises; its result tells the owner when to wake its
+    flusher, so the flusher never polls.
     """
 
     def __init__(self, limits: BatchLimits | None = None) -> None:
         self.limits = limits or BatchLimits()
         self._queue: deque[Record] = deque(maxlen=self.limits.max_queue)
-        self._max_queue = self.limits.max_queue
-        self._batch_size = self.limits.batch_size
-        # queue_full drops are counted in plain ints (the flood path); other reasons in dicts.
-        self._full = 0
-        self._full_total = 0
-        self._other: dict[str, int] = {}
-        self._other_total: dict[str, int] = {}
+        self._pending: dict[str, int] = {}
+        self._total: dict[str, int] = {}
         self._first_at: float | None = None
         self._seq = 0
         self.accepted = 0
@@ -66,56 +60,37 @@ class Batcher:
     def __len__(self) -> int:
         return len(self._queue)
 
-    @staticmethod
-    def _merge(full: int, other: Mapping[str, int]) -> dict[str, int]:
-        merged = {QUEUE_FULL: full} if full else {}
-        for reason, count in other.items():
-            merged[reason] = merged.get(reason, 0) + count
-        return merged
-
     @property
     def pending_dropped(self) -> dict[str, int]:
         """Drops not yet reported in a batch, by reason."""
-        return self._merge(self._full, self._other)
+        return dict(self._pending)
 
     @property
     def dropped_total(self) -> dict[str, int]:
         """Every drop since creation, by reason."""
-        return self._merge(self._full_total, self._other_total)
+        return dict(self._total)
 
     def add(self, record: Record, now: float) -> bool:
-        """Queue ``record``; when full, the oldest waiting record is dropped and counted. True
-        when a batch became due by size."""
-        n = len(self._queue)
-        self.push(record, lambda: now)
-        return n + 1 == self._batch_size
+        """Queue ``record``; when full, the oldest waiting record is dropped and counted.
 
-    def push(self, record: Record, clock: Callable[[], float]) -> bool:
-        """Queue ``record`` (as :meth:`add`), reading ``clock`` only when it starts an interval.
         True when the owner's flusher must wake: a batch became due by size, or this record
-        started an interval (a sleeping flusher must arm its timer)."""
-        queue = self._queue
-        n = len(queue)
-        idle = self._first_at is None
-        if n >= self._max_queue:
-            self._full += 1
-            self._full_total += 1
-        elif idle and n == 0:
-            self._first_at = clock()
-        queue.append(record)
+        started an interval (a sleeping flusher must arm its timer for it).
+        """
+        idle, waiting = self._first_at is None, len(self._queue)
+        if waiting >= self.limits.max_queue:
+            self.drop(QUEUE_FULL, 1, now)
+        elif idle:
+            self._first_at = now
+        self._queue.append(record)
         self.accepted += 1
-        return idle or n + 1 == self._batch_size
+        return idle or waiting + 1 == self.limits.batch_size
 
     def drop(self, reason: str, count: int, now: float) -> None:
-        """Count records lost before they reached the queue (e.g. after shutdown)."""
+        """Count records lost (a full queue, or lost before they reached it, e.g. after shutdown)."""
         if count <= 0:
             return
-        if reason == QUEUE_FULL:
-            self._full += count
-            self._full_total += count
-        else:
-            self._other[reason] = self._other.get(reason, 0) + count
-            self._other_total[reason] = self._other_total.get(reason, 0) + count
+        self._pending[reason] = self._pending.get(reason, 0) + count
+        self._total[reason] = self._total.get(reason, 0) + count
         if self._first_at is None:
             self._first_at = now
 
@@ -126,7 +101,7 @@ class Batcher:
         return self._first_at + self.limits.interval
 
     def due(self, now: float) -> bool:
-        if len(self._queue) >= self._batch_size:
+        if len(self._queue) >= self.limits.batch_size:
             return True
         return self._first_at is not None and now >= self._first_at + self.limits.interval
 
@@ -136,20 +111,18 @@ class Batcher:
         A batch holds at most ``batch_size`` records, oldest first, and every drop counted
         since the previous batch. Records left behind start a fresh interval at ``now``.
         """
-        if not (force or self.due(now)) or (not self._queue and not self._full and not self._other):
+        if not (force or self.due(now)) or (not self._queue and not self._pending):
             return None
-        n = min(len(self._queue), self._batch_size)
-        popleft = self._queue.popleft
-        records = tuple(popleft() for _ in range(n))
-        dropped = self.pending_dropped
-        self._full, self._other = 0, {}
+        n = min(len(self._queue), self.limits.batch_size)
+        records = tuple(self._queue.popleft() for _ in range(n))
+        dropped, self._pending = self._pending, {}
         self._first_at = now if self._queue else None
         self._seq += 1
         return Batch(self._seq, records, dropped)
 
     def take_all(self, now: float) -> list[Batch]:
         """Everything waiting, as consecutive batches (flush and shutdown)."""
-        batches = []
+        batches: list[Batch] = []
         while (batch := self.take(now, force=True)) is not None:
             batches.append(batch)
         return batches
@@ -161,6 +134,5 @@ class Batcher:
         if excess > 0:
             self.drop(QUEUE_FULL, excess, now)
         self.limits = limits
-        self._max_queue, self._batch_size = limits.max_queue, limits.batch_size
-        if self._first_at is None and (self._queue or self._full or self._other):
+        if self._first_at is None and (self._queue or self._pending):
             self._first_at = now

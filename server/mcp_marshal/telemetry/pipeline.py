@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from mcp_marshal.events import Event, EventBus, TelemetryDropped
 from mcp_marshal.redact import Redactor
 from mcp_marshal.telemetry.batcher import Batcher, BatchLimits
-from mcp_marshal.telemetry.record import Batch, Record, record_from_event
+from mcp_marshal.telemetry.record import Batch, Record, plain, record_from_event
 from mcp_marshal.telemetry.sinks import Sink
 
 if TYPE_CHECKING:
@@ -212,9 +212,11 @@ class TelemetryPipeline:
         self._accept(record)
 
     def emit(self, name: str, fields: Mapping[str, Any], ts: float | None = None) -> None:
-        """Queue a record that is not a core event (e.g. a shell's own measurement)."""
+        """Queue a record that is not a core event (e.g. a shell's own measurement); ``fields``
+        are made JSON-ready and redacted as an event's are."""
         try:
-            record = Record(name, time.time() if ts is None else ts, self.redactor.redact_fields(fields))
+            redacted = self.redactor.redact_fields({k: plain(v) for k, v in fields.items()})
+            record = Record(name, time.time() if ts is None else ts, redacted)
         except Exception:
             self._record_failed(name)
             return
@@ -228,9 +230,7 @@ class TelemetryPipeline:
         if self._closed:
             self.batcher.drop(SHUTDOWN, 1, self._clock())
             return
-        # Wake the flusher when a batch is full, and also when this record starts an interval:
-        # a flusher sleeping with nothing due must arm the interval timer for it.
-        if self.batcher.push(record, self._clock):
+        if self.batcher.add(record, self._clock()):
             self._poke()
 
     def _poke(self) -> None:

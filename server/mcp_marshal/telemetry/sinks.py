@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class _Lane:
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple] | None]
+        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...]] | None]
         self._jobs = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -129,8 +129,8 @@ class ThreadedSink(Sink):
             self._lane.stop()
 
 
+# One encoder for every line: json.dumps with options builds a new one per call.
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-"""One encoder for every line: json.dumps with options builds a new one per call (~1 µs a record)."""
 
 
 def batch_lines(batch: Batch, now: float | None = None) -> bytes:
@@ -139,9 +139,9 @@ def batch_lines(batch: Batch, now: float | None = None) -> bytes:
     records = (
         (*batch.drop_records(time.time() if now is None else now), *batch.records) if batch.dropped else batch.records
     )
-    return "".join(
-        _encode({"seq": seq, "name": r.name, "ts": r.ts, "fields": r.fields}) + "\n" for r in records
-    ).encode()
+    text = "".join(_encode({"seq": seq, "name": r.name, "ts": r.ts, "fields": r.fields}) + "\n" for r in records)
+    # A lone surrogate can only stand inside a JSON string, where its escape (\udc80) is valid JSON.
+    return text.encode("utf-8", "backslashreplace")
 
 
 class JsonlFileSink(ThreadedSink):
@@ -170,7 +170,7 @@ class JsonlFileSink(ThreadedSink):
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> Generator[None, None, None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if fcntl is None:
             yield

@@ -18,18 +18,34 @@ def ids(batch) -> list[int]:
     return [r.fields["i"] for r in batch.records]
 
 
-def test_size_makes_a_batch_due_and_add_says_so_once() -> None:
+def test_size_makes_a_batch_due() -> None:
     b = Batcher(BatchLimits(batch_size=3, interval=5.0, max_queue=10))
-    assert b.add(rec(0), 0.0) is False
-    assert b.add(rec(1), 0.1) is False
+    b.add(rec(0), 0.0)
+    b.add(rec(1), 0.1)
     assert not b.due(0.2)
     assert b.take(0.2) is None
-    assert b.add(rec(2), 0.2) is True
+    b.add(rec(2), 0.2)
     assert b.due(0.2)
     batch = b.take(0.2)
     assert batch is not None
     assert (batch.seq, ids(batch), dict(batch.dropped)) == (1, [0, 1, 2], {})
     assert len(b) == 0 and b.next_due() is None
+
+
+def test_add_says_when_the_flusher_must_wake() -> None:
+    """When a record starts an interval (to arm the timer) or makes a batch due by size; not
+    for the records in between, nor for those a full queue drops the oldest for."""
+    b = Batcher(BatchLimits(batch_size=3, interval=5.0, max_queue=4))
+    assert b.add(rec(0), 10.0) is True and b.next_due() == 15.0
+    assert [b.add(rec(1), 11.0), b.add(rec(2), 12.0)] == [False, True]
+    assert b.add(rec(3), 13.0) is False
+    assert b.add(rec(4), 14.0) is False and b.pending_dropped == {QUEUE_FULL: 1} and len(b) == 4
+    assert b.next_due() == 15.0  # drops do not move the interval
+    assert b.accepted == 5
+    assert ids(b.take(15.0)) == [1, 2, 3]
+    assert b.add(rec(5), 16.0) is False  # the leftover's interval is already armed
+    assert ids(b.take(20.0)) == [4, 5]
+    assert b.add(rec(6), 21.0) is True
 
 
 def test_interval_counts_from_the_first_waiting_record() -> None:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mcp_marshal.telemetry import Batch, JsonlFileSink, Record
+from mcp_marshal.telemetry.sinks import batch_lines
 
 
 def batch(seq: int, n: int, dropped: dict[str, int] | None = None) -> Batch:
@@ -54,3 +55,27 @@ async def test_writer_follows_a_file_rotated_by_another_process(tmp_path: Path) 
     await sink.aclose()
     assert [x["seq"] for x in read(path)] == [2]
     assert [x["seq"] for x in read(tmp_path / "elsewhere.jsonl")] == [1]
+
+
+def test_each_line_is_one_json_record_with_its_batch_number() -> None:
+    records = (
+        Record("ServerLog", 1.5, {"line": 'é\n"quoted" \u2028', "n": [1, None, True, 2.5]}),
+        Record("Odd", 2.0, {"path": Path("/x"), "nested": {"k": ["v"]}}),  # not JSON-ready: str()
+        Record("ServerReady", 3, {"server_info": {"name": "lone \udc80 surrogate"}}),
+    )
+    lines = batch_lines(Batch(7, records, {"queue_full": 3, "shutdown": 1}), now=2.0).splitlines()
+    got = [json.loads(line) for line in lines]  # each line valid JSON (and UTF-8) on its own
+    assert [(x["seq"], x["name"]) for x in got] == [
+        (7, "TelemetryDropped"),
+        (7, "TelemetryDropped"),
+        (7, "ServerLog"),
+        (7, "Odd"),
+        (7, "ServerReady"),
+    ]
+    assert [x["fields"] for x in got[:2]] == [{"count": 3, "reason": "queue_full"}, {"count": 1, "reason": "shutdown"}]
+    assert got[0]["ts"] == 2.0 and got[2]["ts"] == 1.5
+    assert got[2]["fields"] == {"line": 'é\n"quoted" \u2028', "n": [1, None, True, 2.5]}
+    assert got[3]["fields"] == {"path": "/x", "nested": {"k": ["v"]}}
+    assert got[4]["fields"]["server_info"]["name"] == "lone \udc80 surrogate"  # escaped, not lost
+    assert "é".encode() in lines[2]  # text stays readable in the file
+    assert batch_lines(Batch(8, records)).count(b"\n") == len(records)
