@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +61,7 @@ class ServerReady(Event):
     name: str
     handshake_ms: float
     protocol_version: str
-    server_info: dict[str, Any] = field(default_factory=dict)
+    server_info: dict[str, Any] = field(default_factory=lambda: dict[str, Any]())
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +238,7 @@ class EventBus:
                 log.exception("event listener failed on %s", event.kind)
 
     @contextmanager
-    def queue(self, maxsize: int = 0) -> Iterator[asyncio.Queue[Event]]:
+    def queue(self, maxsize: int = 0) -> Generator[asyncio.Queue[Event], None, None]:
         """Collect events into an asyncio queue for the duration of the block (for tests)."""
         q: asyncio.Queue[Event] = asyncio.Queue(maxsize)
 

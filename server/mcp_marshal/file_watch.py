@@ -35,7 +35,7 @@ async def watch_file(path: Path, on_change: Callable[[], Awaitable[None]], armed
     (changes made while ``on_change`` runs are batched into the next call). When the folder is
     replaced, the new one is watched and ``on_change`` is called once for whatever it holds.
     """
-    from watchfiles import awatch
+    from watchfiles import awatch  # pyright: ignore[reportUnknownVariableType]  (its filter argument is untyped)
 
     folder, name = path.parent, path.name
     replaced = False

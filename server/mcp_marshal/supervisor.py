@@ -167,11 +167,14 @@ class Supervisor:
             self._take_claim()
         if self._watch:
             armed = asyncio.Event()
-            if self.spawn(watch_file(self.file, self.reload, armed), "watcher") is not None:
+            if self.spawn(watch_file(self.file, self._file_changed, armed), "watcher") is not None:
                 await armed.wait()
         if result.config is not None:
             await self._configure(result.config)
         return result
+
+    async def _file_changed(self) -> None:
+        await self.reload()
 
     def _load(self) -> LoadResult:
         result = load_workspace(self.file)

@@ -42,11 +42,11 @@ class ServerSnapshot(WireModel):
     type: Literal["stdio", "http", "sse"]
     state: str = Field(description="One of: stopped starting ready unhealthy exited backoff failed blocked stopping.")
     pid: int | None = None
-    restarts: int = Field(0, description="Restarts since the last start someone asked for.")
-    uptime_s: float | None = Field(None, description="Seconds ready (or unhealthy) so far; null otherwise.")
+    restarts: int = Field(default=0, description="Restarts since the last start someone asked for.")
+    uptime_s: float | None = Field(default=None, description="Seconds ready (or unhealthy) so far; null otherwise.")
     last_exit_code: int | None = None
     last_signal: int | None = None
-    last_error: str = Field("", description="Why it is not ready, redacted; empty when ready.")
+    last_error: str = Field(default="", description="Why it is not ready, redacted; empty when ready.")
     handshake_ms: float | None = None
     protocol_version: str | None = None
     server_info: dict[str, Any] = Field(default_factory=dict, description="serverInfo from its handshake, redacted.")
@@ -94,9 +94,9 @@ class ServerFailedParams(WireModel):
 
 
 class ListServersResult(WireModel):
-    workspace_file: str | None = Field(None, alias="workspaceFile")
+    workspace_file: str | None = Field(default=None, alias="workspaceFile")
     trusted: bool = False
-    servers: list[ServerSnapshot] = Field(default_factory=list)
+    servers: list[ServerSnapshot] = Field(default_factory=lambda: list[ServerSnapshot]())
 
 
 class ServersResult(WireModel):
@@ -116,7 +116,7 @@ class ReloadResult(WireModel):
 
     applied: bool
     summary: str | None = None
-    plan: dict[str, list[str]] | None = Field(None, description="start / stop / restart / update / unchanged.")
+    plan: dict[str, list[str]] | None = Field(default=None, description="start / stop / restart / update / unchanged.")
     problems: list[str] = Field(default_factory=list, description="Formatted problems (errors and warnings).")
     reason: str | None = None
 
@@ -147,7 +147,7 @@ class LockChangedParams(WireModel):
 class AcquireLockResult(WireModel):
     acquired: bool
     lease: Lease | None = None
-    holder: Lease | None = Field(None, description="Who holds the task when it was not acquired.")
+    holder: Lease | None = Field(default=None, description="Who holds the task when it was not acquired.")
 
 
 class RenewLockResult(WireModel):
@@ -210,11 +210,13 @@ class InitializationOptions(WireModel):
     by the server, so old servers accept new clients."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-    workspace_file: str | None = Field(None, alias="workspaceFile", description="A file: URI or a path.")
-    trusted: bool = Field(False, description="The editor trusts the workspace: start servers without asking.")
-    telemetry: bool = Field(False, description="The editor's telemetry opt-in for telemetry/event.")
+    workspace_file: str | None = Field(default=None, alias="workspaceFile", description="A file: URI or a path.")
+    trusted: bool = Field(default=False, description="The editor trusts the workspace: start servers without asking.")
+    telemetry: bool = Field(default=False, description="The editor's telemetry opt-in for telemetry/event.")
     syntax_diagnostics: bool = Field(
-        True, alias="syntaxDiagnostics", description="Report JSON syntax errors (false where the editor already does)."
+        default=True,
+        alias="syntaxDiagnostics",
+        description="Report JSON syntax errors (false where the editor already does).",
     )
     views: bool = Field(
         False,

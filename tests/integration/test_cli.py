@@ -302,7 +302,7 @@ async def test_up_without_a_usable_state_directory_still_supervises(tmp_path: Pa
     pids = await up.ready({"a", "b"})
     degraded = [e for e in up.events if e["event"] == "ServiceDegraded"]
     # each says once what it cannot do here, and where the trouble is
-    services = ["single-supervisor check", "telemetry file", "gateway", "process ledger"]
+    services = ["single-supervisor check", "telemetry file", "task leases", "gateway", "process ledger"]
     assert sorted(e["service"] for e in degraded) == sorted(services)
     assert all("/etc/hostname/state" in e["reason"] and "MCP_MARSHAL_STATE_DIR" in e["reason"] for e in degraded)
     assert all(pid_alive(p) for p in pids.values())

@@ -23,6 +23,7 @@ import httpx
 
 from mcp_marshal.gateway import discovery
 from mcp_marshal.gateway.hub import error_response
+from mcp_marshal.supervise.mcp_stdio import json_object
 
 log = logging.getLogger(__name__)
 
@@ -215,14 +216,15 @@ async def _relay_response(response: httpx.Response, write: Callable[[Message], N
                 data.append(line[5:].lstrip())
             elif not line and data:
                 with contextlib.suppress(ValueError):
-                    write(json.loads("\n".join(data)))
+                    if (msg := json_object(json.loads("\n".join(data)))) is not None:
+                        write(msg)
                 data = []
         return
     body = await response.aread()
     if body:
         with contextlib.suppress(ValueError):
-            msg = json.loads(body)
-            if isinstance(msg, dict):
+            msg = json_object(json.loads(body))
+            if msg is not None:
                 if response.status_code >= 400 and msg.get("id") is None and req_id is not None:
                     msg = {**msg, "id": req_id}
                 write(msg)
@@ -243,8 +245,8 @@ async def serve_stdio(workspace: Path, server: str) -> int:
     try:
         while line := await reader.readline():
             with contextlib.suppress(ValueError):
-                msg = json.loads(line)
-                if isinstance(msg, dict):
+                msg = json_object(json.loads(line))
+                if msg is not None:
                     relay.handle(msg)
     finally:
         await relay.close()

@@ -22,6 +22,7 @@ from typing import Any
 
 from mcp_marshal.errors import UserError
 from mcp_marshal.paths import workspace_state_dir
+from mcp_marshal.supervise.mcp_stdio import json_object
 
 LOCK = "supervisor.lock"
 INFO = "gateway.json"
@@ -81,10 +82,9 @@ def claim(workspace_file: Path, kind: str) -> Claim:
 def read_info(workspace_file: Path) -> dict[str, Any] | None:
     """What the supervisor published, or None (nothing readable). It may be stale: see ``running``."""
     try:
-        info = json.loads((workspace_state_dir(workspace_file) / INFO).read_text())
+        return json_object(json.loads((workspace_state_dir(workspace_file) / INFO).read_text()))
     except (OSError, ValueError):
         return None
-    return info if isinstance(info, dict) else None
 
 
 def running(workspace_file: Path) -> dict[str, Any] | None:

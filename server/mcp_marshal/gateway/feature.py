@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from mcp_marshal.config.models import Config, ServerSpec
@@ -51,7 +51,7 @@ class _Uvicorn:
 
         class Server(uvicorn.Server):
             @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
+            def capture_signals(self) -> Generator[None, None, None]:
                 yield
 
         self.server = Server(config)

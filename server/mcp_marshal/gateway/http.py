@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from mcp_marshal.gateway.hub import KNOWN_VERSIONS, AgentSession, GatewayError, Message, Outbox, error_response
 from mcp_marshal.gateway.remote import RemoteRelay
 from mcp_marshal.gateway.security import bearer, host_ok, origin_ok, token_ok
+from mcp_marshal.supervise.mcp_stdio import json_object
 
 log = logging.getLogger(__name__)
 
@@ -297,9 +298,10 @@ def _parse(body: bytes) -> Message:
         raise Reject(400, "Parse error: the body is not JSON", code=-32700) from None
     if isinstance(msg, list):
         raise Reject(400, "Invalid Request: JSON-RPC batches are not supported (MCP 2025-06-18 and later)")
-    if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":
+    obj = json_object(msg)
+    if obj is None or obj.get("jsonrpc") != "2.0":
         raise Reject(400, 'Invalid Request: one JSON-RPC 2.0 object, with "jsonrpc": "2.0"')
-    return msg
+    return obj
 
 
 async def _respond(

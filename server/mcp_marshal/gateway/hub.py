@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mcp_marshal.gateway.routing import Renames, Subscriptions, id_key
-from mcp_marshal.supervise.mcp_stdio import ConnectionClosed, Handshake, McpStdio
+from mcp_marshal.supervise.mcp_stdio import ConnectionClosed, Handshake, McpStdio, as_dict, json_object
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class AgentSession:
     protocol_version: str
     listener: Outbox | None = None
     """The GET stream, while the agent keeps one open."""
-    inflight: dict[Hashable, InFlight] = field(default_factory=dict)
+    inflight: dict[Hashable, InFlight] = field(default_factory=lambda: dict[Hashable, "InFlight"]())
     """The agent's requests waiting for the backend, by (typed) request id."""
     log_level: str | None = None
     """What ``logging/setLevel`` asked for: log messages below it are not sent to this agent."""
@@ -217,7 +217,7 @@ class Hub:
     async def open_session(self, request: Message) -> tuple[AgentSession, Message]:
         """An agent's ``initialize``: a new session, answered from the backend's own handshake."""
         _, hs = await self._attach()
-        params = request.get("params") if isinstance(request.get("params"), dict) else {}
+        params = as_dict(request.get("params"))
         wanted = params.get("protocolVersion")
         version = (
             wanted if wanted in KNOWN_VERSIONS and wanted <= (hs.protocol_version or wanted) else hs.protocol_version
@@ -225,8 +225,8 @@ class Hub:
         session = AgentSession(
             id=self._session_id(),
             server=self.name,
-            client_info=params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {},
-            capabilities=params.get("capabilities") if isinstance(params.get("capabilities"), dict) else {},
+            client_info=as_dict(params.get("clientInfo")),
+            capabilities=as_dict(params.get("capabilities")),
             protocol_version=version,
         )
         self.sessions[session.id] = session
@@ -273,11 +273,12 @@ class Hub:
         if method in ("resources/subscribe", "resources/unsubscribe") and self._answered_here(session, msg, outbox):
             return outbox
         if method == "logging/setLevel":
-            msg = self._set_level(session, msg)
-            if msg is None:
+            level = self._set_level(session, msg)
+            if level is None:
                 outbox.put({"jsonrpc": "2.0", "id": flight_id, "result": {}})
                 outbox.end()
                 return outbox
+            msg = level
         flight = InFlight(session, msg["id"], outbox)
         session.inflight[id_key(msg["id"])] = flight
         try:
@@ -289,7 +290,7 @@ class Hub:
     def _answered_here(self, session: AgentSession, msg: Message, outbox: Outbox) -> bool:
         """Subscriptions are counted: only the first subscribe and the last unsubscribe of a URI
         reach the backend; the others are answered here."""
-        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        params = as_dict(msg.get("params"))
         uri = params.get("uri")
         if not isinstance(uri, str):
             return False
@@ -306,7 +307,7 @@ class Hub:
     def _set_level(self, session: AgentSession, msg: Message) -> Message | None:
         """Each session keeps its own level; the backend gets the most verbose of them, and only
         when that changes (None: answered here)."""
-        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        params = as_dict(msg.get("params"))
         level = params.get("level")
         if level not in LEVELS:
             return msg  # let the server say what is wrong with it
@@ -320,10 +321,11 @@ class Hub:
     async def _forward(self, flight: InFlight, msg: Message) -> None:
         conn, _ = await self._attach()
         out = dict(msg)
-        params = msg.get("params")
-        if isinstance(params, dict) and isinstance(params.get("_meta"), dict) and "progressToken" in params["_meta"]:
-            flight.token = self._tokens.rename(flight, params["_meta"]["progressToken"])
-            out["params"] = {**params, "_meta": {**params["_meta"], "progressToken": flight.token}}
+        params = json_object(msg.get("params"))
+        meta = json_object(params.get("_meta")) if params is not None else None
+        if params is not None and meta is not None and "progressToken" in meta:
+            flight.token = self._tokens.rename(flight, meta["progressToken"])
+            out["params"] = {**params, "_meta": {**meta, "progressToken": flight.token}}
         try:
             backend_id, answer = await conn.relay(out)
         except ConnectionClosed as exc:
@@ -376,7 +378,7 @@ class Hub:
         if method in ("notifications/initialized", "notifications/roots/list_changed"):
             return  # we did the backend's handshake; the roots are ours
         if method == "notifications/cancelled":
-            params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+            params = as_dict(msg.get("params"))
             flight = session.inflight.get(id_key(params.get("requestId")))
             if flight is not None:
                 self._cancel(flight, str(params.get("reason") or "cancelled by the client"))
@@ -401,7 +403,7 @@ class Hub:
     def _from_backend(self, msg: Message) -> None:
         """What the backend sends unasked (called from its read loop: never blocks)."""
         method = msg.get("method")
-        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        params = as_dict(msg.get("params"))
         if "id" in msg:
             self._backend_asks(msg, method, params)
         elif method == "notifications/progress":

@@ -21,6 +21,7 @@ from mcp_marshal import __version__
 from mcp_marshal.errors import UserError
 from mcp_marshal.gateway.hub import KNOWN_VERSIONS, AgentSession, Message, Outbox, error_response
 from mcp_marshal.locks import Lease, LeaseService, LockStoreUnavailable
+from mcp_marshal.supervise.mcp_stdio import as_dict, json_object
 from mcp_marshal.supervise.orchestrator import Orchestrator
 
 NAME = "marshal"
@@ -152,21 +153,21 @@ class MarshalServer:
     orchestrator: Callable[[], Orchestrator | None]
     leases: Callable[[], Awaitable[LeaseService]]
     validate_ttl: Callable[[Any], int | None] = lambda value: value
-    sessions: dict[str, AgentSession] = field(default_factory=dict)
-    _bound: dict[str, list[_Held]] = field(default_factory=dict)
-    _releasing: set[asyncio.Task[None]] = field(default_factory=set)
+    sessions: dict[str, AgentSession] = field(default_factory=lambda: dict[str, AgentSession]())
+    _bound: dict[str, list[_Held]] = field(default_factory=lambda: dict[str, list[_Held]]())
+    _releasing: set[asyncio.Task[None]] = field(default_factory=lambda: set[asyncio.Task[None]]())
 
     name = NAME
 
     async def open_session(self, request: Message) -> tuple[AgentSession, Message]:
-        params = request.get("params") if isinstance(request.get("params"), dict) else {}
+        params = as_dict(request.get("params"))
         wanted = params.get("protocolVersion")
         version = wanted if wanted in KNOWN_VERSIONS else KNOWN_VERSIONS[-1]
         session = AgentSession(
             id=secrets.token_urlsafe(24),
             server=NAME,
-            client_info=params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {},
-            capabilities=params.get("capabilities") if isinstance(params.get("capabilities"), dict) else {},
+            client_info=as_dict(params.get("clientInfo")),
+            capabilities=as_dict(params.get("capabilities")),
             protocol_version=version,
         )
         self.sessions[session.id] = session
@@ -188,16 +189,16 @@ class MarshalServer:
 
     async def _answer(self, session: AgentSession, msg: Message) -> Message:
         method, req_id = msg["method"], msg["id"]
-        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        params = as_dict(msg.get("params"))
         if method == "ping":
             return {"jsonrpc": "2.0", "id": req_id, "result": {}}
         if method == "tools/list":
             return {"jsonrpc": "2.0", "id": req_id, "result": {"tools": TOOLS}}
         if method != "tools/call":
             return error_response(req_id, f"Method not found: {method}", code=-32601)
-        name, args = params.get("name"), params.get("arguments") or {}
+        name, args = params.get("name"), json_object(params.get("arguments") or {})
         call = getattr(self, f"_tool_{name}", None) if name in {t["name"] for t in TOOLS} else None
-        if call is None or not isinstance(args, dict):
+        if call is None or args is None:
             why = f"unknown tool {name!r}" if call is None else "arguments must be an object"
             return error_response(req_id, why, code=-32602)
         try:

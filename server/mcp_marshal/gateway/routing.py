@@ -28,7 +28,7 @@ class Renames(Generic[K]):
 
     prefix: str
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _ours: dict[str, tuple[K, Any]] = field(default_factory=dict)
+    _ours: dict[str, tuple[K, Any]] = field(default_factory=lambda: dict[str, tuple[K, Any]]())
 
     def rename(self, owner: K, theirs: Any) -> str:
         ours = f"{self.prefix}{next(self._counter)}"
@@ -54,7 +54,7 @@ class Renames(Generic[K]):
 class Subscriptions(Generic[K]):
     """Who is subscribed to which resource URI; the backend is told at the first and the last."""
 
-    _by_uri: dict[str, set[K]] = field(default_factory=dict)
+    _by_uri: dict[str, set[K]] = field(default_factory=lambda: dict[str, set[K]]())
 
     def subscribe(self, who: K, uri: str) -> bool:
         """Add ``who``; True when the backend must be subscribed (the first subscriber)."""

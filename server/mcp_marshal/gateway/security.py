@@ -22,7 +22,7 @@ def is_loopback(host: str) -> bool:
 def allowed_hosts(host: str, port: int) -> frozenset[str]:
     """What a ``Host`` header may say: the loopback names (when we listen on loopback), or the
     configured host, each with our port."""
-    names = set(LOOPBACK_NAMES) if is_loopback(host) or host in ("0.0.0.0", "::") else set()
+    names: set[str] = set(LOOPBACK_NAMES) if is_loopback(host) or host in ("0.0.0.0", "::") else set()
     names.add(f"[{host}]" if ":" in host and not host.startswith("[") else host)
     return frozenset(f"{name}:{port}" for name in names)
 

@@ -71,10 +71,14 @@ class EventForwarder:
         elif isinstance(event, ServerRemoved):
             self._ls.protocol.notify(SERVER_REMOVED, ServerRemovedParams(name=event.name).to_dict())
         elif isinstance(event, LeaseEvent):
-            params = LockChangedParams(
-                event=event.kind, ts=event.ts, task=event.task, owner=event.owner, token=event.token
-            )  # type: ignore[arg-type]
-            self._ls.protocol.notify(LOCK_CHANGED, params.to_dict())
+            fields = {
+                "event": event.kind,
+                "ts": event.ts,
+                "task": event.task,
+                "owner": event.owner,
+                "token": event.token,
+            }
+            self._ls.protocol.notify(LOCK_CHANGED, LockChangedParams.model_validate(fields).to_dict())
             if isinstance(event, LeaseExpired):  # someone's work on that task stopped without saying so
                 self._show(types.MessageType.Info, f"MCP: {describe(event)}")
         elif isinstance(event, ServiceDegraded):
@@ -84,9 +88,8 @@ class EventForwarder:
 
     def _forward_log(self, event: ServerLog) -> None:
         if self._views:
-            self._ls.protocol.notify(
-                SERVER_LOG, ServerLogParams(name=event.name, stream=event.stream, line=event.line).to_dict()
-            )  # type: ignore[arg-type]
+            fields = {"name": event.name, "stream": event.stream, "line": event.line}
+            self._ls.protocol.notify(SERVER_LOG, ServerLogParams.model_validate(fields).to_dict())
             return
         bucket = self._buckets.setdefault(event.name, TokenBucket())
         if not bucket.take(time.monotonic()):

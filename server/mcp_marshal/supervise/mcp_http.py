@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mcp_marshal.supervise.mcp_stdio import CLIENT_INFO, LEGACY_VERSION, Handshake, as_dict, rpc_result
+from mcp_marshal.supervise.mcp_stdio import CLIENT_INFO, LEGACY_VERSION, Handshake, as_dict, json_object, rpc_result
 
 _INIT_PARAMS = {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO}
 MAX_BODY = 4 * 1024 * 1024
@@ -29,13 +29,13 @@ class HttpCheckError(Exception):
 
 
 def _sse_events(lines: Iterator[bytes]) -> Iterator[tuple[str, str]]:
-    event, data = "message", []
+    event, data = "message", list[str]()
     for raw in lines:
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not line:
             if data:
                 yield event, "\n".join(data)
-            event, data = "message", []
+            event, data = "message", list[str]()
         elif line.startswith("event:"):
             event = line[6:].strip()
         elif line.startswith("data:"):
@@ -48,12 +48,12 @@ def _answer(resp: Any, req_id: int) -> dict[str, Any]:
         for _event, data in _sse_events(iter(resp.readline, b"")):
             if not data.strip():
                 continue  # a priming event (an id and a retry, no message)
-            msg = json.loads(data)
-            if isinstance(msg, dict) and msg.get("id") == req_id:
+            msg = json_object(json.loads(data))
+            if msg is not None and msg.get("id") == req_id:
                 return msg
         raise HttpCheckError("the event stream ended without an answer")
-    msg = json.loads(resp.read(MAX_BODY))
-    if not isinstance(msg, dict):
+    msg = json_object(json.loads(resp.read(MAX_BODY)))
+    if msg is None:
         raise HttpCheckError("the answer is not a JSON-RPC object")
     return msg
 
@@ -155,8 +155,8 @@ class HttpSession:
             ):
                 pass
             for _event, data in events:
-                msg = json.loads(data)
-                if isinstance(msg, dict) and msg.get("id") == 1:
+                msg = json_object(json.loads(data)) if data.strip() else None
+                if msg is not None and msg.get("id") == 1:
                     hs = _handshake(msg)
                     with self._post({"jsonrpc": "2.0", "method": "notifications/initialized"}, timeout, post_url):
                         pass

@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from mcp_marshal import __version__
 
@@ -129,11 +129,10 @@ class McpStdio:
         if not stripped:
             return
         try:
-            msg = json.loads(stripped)
+            msg = json_object(json.loads(stripped))
         except ValueError:
-            self._on_noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
-            return
-        if not isinstance(msg, dict):
+            msg = None
+        if msg is None:
             self._on_noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
             return
         if "method" in msg:
@@ -273,7 +272,8 @@ class McpStdio:
                     return await self._discover(t0, timeout)
                 except RpcError:
                     raise refused from None  # not modern either: the legacy refusal says why
-            if not isinstance(result, dict):
+            result = json_object(result)
+            if result is None:
                 raise RpcError(-32603, "initialize returned no result object")
             await self.notify("notifications/initialized")
             self.modern = False
@@ -287,11 +287,14 @@ class McpStdio:
             )
 
     async def _discover(self, t0: float, timeout: float) -> Handshake:
-        result = await self.request("server/discover", {"_meta": self._modern_meta()}, timeout)
-        if not isinstance(result, dict):
+        result = json_object(await self.request("server/discover", {"_meta": self._modern_meta()}, timeout))
+        if result is None:
             raise RpcError(-32603, "server/discover returned no result object")
         self.modern = True
-        versions = result.get("supportedVersions") or [MODERN_VERSION]
+        listed = result.get("supportedVersions")
+        versions = (
+            [str(v) for v in cast("list[Any]", listed)] if isinstance(listed, list) and listed else [MODERN_VERSION]
+        )
         meta = as_dict(result.get("_meta"))
         return Handshake(
             protocol_version=MODERN_VERSION if MODERN_VERSION in versions else str(versions[-1]),
@@ -317,7 +320,10 @@ class McpStdio:
             if cursor:
                 params["cursor"] = cursor
             result = as_dict(await self.request("tools/list", params, timeout))
-            tools.extend(t for t in result.get("tools", []) if isinstance(t, dict))
+            listed = result.get("tools")
+            tools.extend(
+                t for t in map(json_object, cast("list[Any]", listed) if isinstance(listed, list) else []) if t
+            )
             cursor = result.get("nextCursor")
             if not cursor:
                 break
@@ -329,7 +335,13 @@ def _text(value: Any) -> str | None:
 
 
 def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    """``value`` if it is a JSON object, else an empty one (what a server sent is untrusted)."""
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else {}
+
+
+def json_object(value: Any) -> dict[str, Any] | None:
+    """``value`` if it is a JSON object, else None."""
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else None
 
 
 def rpc_result(msg: dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ The raw /proc readers live in :mod:`.watchdog`, which must stay stdlib-only and 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 from mcp_marshal.supervise.watchdog import PROC, boot_id, proc_groups, proc_stat
 
@@ -68,7 +68,7 @@ def is_live(pid: int, start: StartTime | None) -> bool:
 def process_groups() -> Snapshot | None:
     """All processes by pgid, or None where neither /proc nor psutil can list them."""
     if PROC.is_dir():
-        return dict(proc_groups())
+        return cast(Snapshot, proc_groups())
     psutil = _psutil()
     if psutil is None:
         return None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcp_marshal.supervise.mcp_stdio import json_object
 from mcp_marshal.supervise.procfs import Snapshot, StartTime, boot_id, is_live, process_groups, same_start
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,12 @@ class ReapReport:
     """What :func:`reap_stale` did; pgids are the numbers recorded in the stale ledgers."""
 
     ledgers_removed: int = 0
-    killed: list[int] = field(default_factory=list)
-    foreign: list[int] = field(default_factory=list)
+    killed: list[int] = field(default_factory=lambda: list[int]())
+    foreign: list[int] = field(default_factory=lambda: list[int]())
     """Recorded pgids now used by an unrelated process (pid reuse): left alone."""
-    unverifiable: list[int] = field(default_factory=list)
+    unverifiable: list[int] = field(default_factory=lambda: list[int]())
     """No start time to check identity against (no /proc, no psutil): left alone."""
-    survivors: list[int] = field(default_factory=list)
+    survivors: list[int] = field(default_factory=lambda: list[int]())
     """Killed but still alive after the wait; their ledger is kept so a later start retries."""
 
 
@@ -57,14 +58,14 @@ def _verdict(pgid: int, start: StartTime | None, snapshot: Snapshot | None) -> s
 
 def _read_ledger(path: Path) -> dict[str, Any] | None:
     try:
-        doc = json.loads(path.read_text())
+        doc = json_object(json.loads(path.read_text()))
     except FileNotFoundError:
         return None  # another starting supervisor reaped it first
     except (OSError, ValueError) as exc:
         log.warning("lifeline: unreadable ledger %s removed: %s", path, exc)
         path.unlink(missing_ok=True)
         return None
-    return doc if isinstance(doc, dict) else None
+    return doc
 
 
 def reap_stale(ledger_dir: Path, *, own: Path | None = None, wait_s: float = REAP_WAIT_S) -> ReapReport:
@@ -90,7 +91,7 @@ def reap_stale(ledger_dir: Path, *, own: Path | None = None, wait_s: float = REA
                 continue
             if snapshot is None:
                 snapshot = process_groups()
-            to_kill = []
+            to_kill: list[int] = []
             for key, start in dict(doc.get("groups", {})).items():
                 pgid = int(key)
                 verdict = _verdict(pgid, start, snapshot)

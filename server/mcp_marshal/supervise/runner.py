@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from mcp_marshal.config.models import ServerSpec
 from mcp_marshal.events import (
@@ -120,6 +120,11 @@ class ServerRunner:
 
     def _clean(self, text: str) -> str:
         return self._redactor.redact(text) if self._redactor is not None else text
+
+    def _redacted(self, value: dict[str, Any]) -> dict[str, Any]:
+        if self._redactor is None:
+            return dict(value)
+        return cast("dict[str, Any]", self._redactor.redact_value(dict(value)))
 
     # --- state -------------------------------------------------------------------------------
 
@@ -322,13 +327,12 @@ class ServerRunner:
         return status
 
     def _became_ready(self, hs: Handshake) -> None:
-        redact = self._redactor.redact_value if self._redactor is not None else (lambda value: value)
-        info = redact(dict(hs.server_info))
+        info = self._redacted(hs.server_info)
         self.handshake = dataclasses.replace(
             hs,
             protocol_version=self._clean(hs.protocol_version),
             server_info=info,
-            capabilities=redact(dict(hs.capabilities)),
+            capabilities=self._redacted(hs.capabilities),
             instructions=self._clean(hs.instructions) if hs.instructions else None,
         )
         self.last_error = ""

@@ -27,14 +27,14 @@ class Starts:
     Every other waiting server keeps waiting for a dependency that is on its way."""
 
     start: tuple[str, ...] = ()
-    blocked: Mapping[str, str] = field(default_factory=dict)
+    blocked: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
 
 
 @dataclass(slots=True)
 class _Stuck:
     """Hopeless dependencies: the first few by name, and how many in all."""
 
-    names: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=lambda: list[str]())
     count: int = 0
 
     def add(self, name: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
@@ -102,7 +102,7 @@ def register(server: LanguageServer, name: str, command: Command) -> None:
         if session is None and command.needs_workspace:
             raise RequestFailed(f"{name}: no .code-workspace file is being supervised")
         try:
-            return await command.handler(session, args)
+            return await command.handler(cast("WorkspaceSession", session), args)  # None only when allowed
         except NotNow as exc:
             raise RequestFailed(f"{name}: {exc}") from None
         except UserError as exc:

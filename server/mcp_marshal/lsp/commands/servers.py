@@ -15,10 +15,9 @@ if TYPE_CHECKING:
 async def list_servers(session: WorkspaceSession | None, args: Args) -> dict[str, Any]:
     args.at_most(0)
     if session is None:
-        return ListServersResult().to_dict()
-    return ListServersResult(
-        workspace_file=str(session.file), trusted=session.trusted, servers=session.supervisor.snapshots()
-    ).to_dict()
+        return ListServersResult.model_validate({}).to_dict()
+    fields = {"workspaceFile": str(session.file), "trusted": session.trusted, "servers": session.supervisor.snapshots()}
+    return ListServersResult.model_validate(fields).to_dict()
 
 
 def _name(args: Args) -> str:
