@@ -13,6 +13,12 @@ surrounding whitespace. Not covered: other encodings of a known secret (base64, 
 entities, changed case), a part of one (a truncated echo), one split across lines; of
 those, only what the patterns catch by shape is redacted. Values shorter than
 ``MIN_SECRET_LENGTH`` are never searched for.
+
+Two tiers. Logs, events, telemetry and notifications lose every configured value (an env
+value of ``true`` too: over-redacting a log line costs nothing). What a server answers an
+agent is data, so the gateway removes only the values that *are* credentials (``is_credential``:
+named like one, or shaped like one, plus every header, input and ``envFile`` value that is),
+and only inside JSON strings, so an answer stays valid JSON and ``"debug": true`` stays true.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, quote_plus, unquote
 
@@ -99,6 +105,33 @@ def redact_patterns(text: str) -> str:
     return _RUN.sub(_run_repl, text)
 
 
+_SECRET_NAME = re.compile(_KEY_WORDS + r"|bearer|cookie|session|dsn|connection[_-]?string", re.IGNORECASE)
+# Settings that are not credentials whatever they are called: booleans and numbers, words and
+# comma lists of words, file paths, host:port, URLs with no user info and no query.
+_SETTING = re.compile(
+    r"(?:true|false|yes|no|on|off|null|none)"
+    r"|[+-]?\d+(?:\.\d+)?"
+    r"|[A-Za-z][A-Za-z_.,\- ]*"
+    r"|(?:~|\.{1,2})?(?:[/\\][\w.@+,\- ]*)+|[A-Za-z]:[/\\][\w.@+,\\/\- ]*"
+    r"|[\w.-]+:\d{1,5}"
+    r"|[a-z][a-z0-9+.-]*://[^\s/@?#]+(?:/[^\s?#@]*)?",
+    re.IGNORECASE,
+)
+_MIN_CREDENTIAL_LENGTH = 8
+
+
+def is_credential(name: str | None, value: str) -> bool:
+    """Whether a configured value is a credential rather than a setting: its variable or header
+    is named like one (``API_KEY``, ``Authorization``), or it is at least 8 characters and not
+    a plain setting (a word, a number, a path, a URL without user info or query)."""
+    text = value.strip()
+    if len(text) < MIN_SECRET_LENGTH:
+        return False
+    if name is not None and _SECRET_NAME.search(name):
+        return True
+    return len(text) >= _MIN_CREDENTIAL_LENGTH and _SETTING.fullmatch(text) is None
+
+
 def secret_forms(value: str) -> frozenset[str]:
     """``value`` and the forms a server may echo it in (see the module docstring), each at
     least ``MIN_SECRET_LENGTH`` long."""
@@ -110,6 +143,18 @@ def secret_forms(value: str) -> frozenset[str]:
                 encoded = encode(text, safe=safe, errors="surrogatepass")
                 forms |= {encoded, _PERCENT_ESCAPE.sub(lambda m: m.group().lower(), encoded)}
     return frozenset(f for f in forms if len(f) >= MIN_SECRET_LENGTH)
+
+
+def _walk(value: object, text: Callable[[str], str]) -> Any:
+    """``value`` rebuilt with ``text`` applied to every string in it, mapping keys included."""
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list | tuple):
+        return [_walk(v, text) for v in cast("Iterable[object]", value)]
+    if isinstance(value, Mapping):
+        items = cast("Mapping[object, object]", value).items()
+        return {(text(k) if isinstance(k, str) else k): _walk(v, text) for k, v in items}
+    return value
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -142,13 +187,18 @@ class Redactor:
     secret learned anywhere is redacted everywhere.
 
     Secrets are only ever added (a reloaded config adds its own, the earlier ones stay), from
-    any thread; the regex is rebuilt on the next ``redact`` after a change.
+    any thread; the regexes are rebuilt on the next use after a change. Each secret is either
+    a credential (redacted everywhere, answers to agents included) or merely configured
+    (redacted from what we show, left in what a server answers): see the module docstring.
     """
 
     def __init__(self, secrets: Iterable[str] = (), *, patterns: bool = True) -> None:
         self._secrets: set[str] = set()
+        self._credentials: set[str] = set()
         self._forms: set[str] = set()
+        self._credential_forms: set[str] = set()
         self._secret_re: re.Pattern[str] | None = None
+        self._credential_re: re.Pattern[str] | None = None
         self._dirty = False
         self._lock = threading.Lock()
         self._patterns = patterns
@@ -164,62 +214,94 @@ class Redactor:
     def add_config(self, config: Config) -> None:
         """Learn the secrets of a (re)loaded configuration: every server's ``secrets`` (what the
         loader found reaching it), ``env`` and ``headers`` values, and the inputs' defaults.
-        Values the supervisor learns at start (resolved inputs, ``envFile``) go to ``add_secrets``."""
+        Values the supervisor learns at start (resolved inputs, ``envFile``) come through
+        ``add_secrets`` and ``add_env``."""
         for spec in config.servers.values():
-            for value in (*spec.secrets, *spec.env.values(), *spec.headers.values()):
+            for value in spec.secrets:
+                self._add_literal_parts(None, value)
+            for name, value in (*spec.env.items(), *spec.headers.items()):
                 if value is not None:
-                    self._add_literal_parts(value)
-        self.add_secrets(i.default for i in config.inputs.values() if i.default)
+                    self._add_literal_parts(name, value)
+        for settings in config.inputs.values():
+            if settings.default:
+                self.add_secrets((settings.default,), credential=settings.password or None, name=settings.id)
 
-    def _add_literal_parts(self, value: str) -> None:
+    def _add_literal_parts(self, name: str | None, value: str) -> None:
         # "Bearer ${input:tok}": the input comes later (add_secrets); only a long literal rest is secret.
         if _INPUT_PLACEHOLDER.search(value):
-            self.add_secrets(p for part in _INPUT_PLACEHOLDER.split(value) if len(p := part.strip()) >= 12)
+            parts = (p for part in _INPUT_PLACEHOLDER.split(value) if len(p := part.strip()) >= 12)
+            self.add_secrets(parts, name=name)
         else:
-            self.add_secret(value)
+            self.add_secrets((value,), name=name)
 
     def add_secret(self, value: str) -> None:
-        """Treat ``value`` (and the forms it is echoed in) as secret from now on."""
-        self.add_secrets((value,))
+        """Treat ``value`` (and the forms it is echoed in) as a credential from now on."""
+        self.add_secrets((value,), credential=True)
 
-    def add_secrets(self, values: Iterable[str]) -> None:
-        """Treat every one of ``values`` as secret from now on (e.g. resolved ``${input:…}``
-        values, the values of an ``envFile``); values shorter than ``MIN_SECRET_LENGTH`` are ignored."""
+    def add_env(self, env: Mapping[str, str | None]) -> None:
+        """Learn the values of an environment a server gets (an ``envFile``): each is secret,
+        and a credential when ``is_credential`` says so by its name or shape."""
+        for name, value in env.items():
+            if value:
+                self.add_secrets((value,), name=name)
+
+    def add_secrets(self, values: Iterable[str], *, credential: bool | None = None, name: str | None = None) -> None:
+        """Treat every one of ``values`` as secret from now on; values shorter than
+        ``MIN_SECRET_LENGTH`` are ignored. ``credential`` says whether a value is also removed
+        from answers to agents (default: decided per value, by ``name`` and shape)."""
         new = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
+        sure = {v for v in new if credential or (credential is None and is_credential(name, v))}
         with self._lock:
             new -= self._secrets
-            if new:
-                self._secrets |= new
-                for value in new:
-                    self._forms |= secret_forms(value)
-                self._dirty = True
+            sure -= self._credentials
+            for value in new:
+                self._forms |= secret_forms(value)
+            for value in sure:
+                self._credential_forms |= secret_forms(value)
+            self._secrets |= new
+            self._credentials |= sure
+            self._dirty = self._dirty or bool(new or sure)
 
     @property
     def secret_count(self) -> int:
         """How many distinct secret values are known (not counting their echoed forms)."""
-        return len(self._secrets)
+        return len(self._secrets | self._credentials)
 
-    def _compiled(self) -> re.Pattern[str] | None:
+    def _compiled(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
         with self._lock:
             if self._dirty:
-                self._secret_re = re.compile(_trie_pattern(self._forms)) if self._forms else None
+                forms = self._forms | self._credential_forms
+                self._secret_re = re.compile(_trie_pattern(forms)) if forms else None
+                creds = self._credential_forms
+                self._credential_re = re.compile(_trie_pattern(creds)) if creds else None
                 self._dirty = False
-            return self._secret_re
+            return self._secret_re, self._credential_re
 
     def redact(self, text: str) -> str:
         """``text`` with known secrets and credential-looking substrings replaced."""
         if len(text) < MIN_SECRET_LENGTH:
             return text
-        secret_re = self._compiled() if self._dirty else self._secret_re
+        secret_re = self._compiled()[0] if self._dirty else self._secret_re
         if secret_re is not None:
             text = secret_re.sub(PLACEHOLDER, text)
         return redact_patterns(text) if self._patterns else text
 
-    def redact_known(self, text: str) -> str:
-        """``text`` with the known secret values replaced, nothing else: for what a server sends
-        an agent (tool results must survive), where only a configured secret must never show."""
-        secret_re = self._compiled() if self._dirty else self._secret_re
-        return text if secret_re is None else secret_re.sub(PLACEHOLDER, text)
+    def redact_answer(self, message: object) -> Any:
+        """A JSON-like message a server sends an agent, with every known credential replaced
+        inside its strings (keys included) and nothing else touched: a tool's result must
+        survive, and the message stays valid JSON. The same object when there is nothing to do."""
+        credential_re = self._compiled()[1] if self._dirty else self._credential_re
+        if credential_re is None:
+            return message
+        try:
+            return _walk(message, lambda text: credential_re.sub(PLACEHOLDER, text))
+        except RecursionError:
+            return PLACEHOLDER
+
+    def redact_answer_text(self, text: str) -> str:
+        """Like ``redact_answer``, for text that is not JSON (a remote server's plain answer)."""
+        credential_re = self._compiled()[1] if self._dirty else self._credential_re
+        return text if credential_re is None else credential_re.sub(PLACEHOLDER, text)
 
     def redact_value(self, value: object) -> Any:
         """Any JSON-like value with every string in it redacted, mapping keys included.

@@ -86,7 +86,7 @@ class Supervisor:
         self.kind = kind
         """Who we are, for a second supervisor to say who owns the workspace (gateway.json)."""
         self.leases = leases if leases is not None else WorkspaceLeases(bus)
-        self.gateway = Gateway(bus, lambda: self.orchestrator, clean=redactor.redact_known, leases=self.leases.service)
+        self.gateway = Gateway(bus, lambda: self.orchestrator, redactor=redactor, leases=self.leases.service)
         self.features = (*features, self.leases, self.gateway)
         self.trusted = trusted
         self.config: Config | None = None

@@ -239,14 +239,20 @@ async def test_an_unshared_server_gives_each_session_its_own_process(tmp_path: P
 
 
 async def test_a_secret_a_server_echoes_never_reaches_an_agent(tmp_path: Path) -> None:
+    """...while the server's settings (``DEBUG=true``, a path) are data an answer may hold."""
     canary = 'Canary-Gw-5e8f "quoted" tail'
-    ws = write_workspace(tmp_path, {"s": conformance(env={"TOKEN": canary})})
+    env = {"TOKEN": canary, "DEBUG": "true", "DATA_DIR": str(tmp_path), "MODE": "production"}
+    ws = write_workspace(tmp_path, {"s": conformance(env=env)})
     async with running_up(ws) as up:
         await up.ready("s")
         async with agent(up.endpoint("s")) as session:
             echoed = text(await session.call_tool("echo", {"text": f"the token is {canary}!"}))
             assert echoed == "the token is <redacted>!"
             assert text(await session.call_tool("echo", {"text": "plain text survives"})) == "plain text survives"
+            settings = f"debug is true in production, data in {tmp_path}"
+            assert text(await session.call_tool("echo", {"text": settings})) == settings
+            listed = await session.list_tools()  # booleans and schemas arrive intact, as JSON
+            assert listed.tools and all(t.input_schema.get("type") == "object" for t in listed.tools)
 
 
 async def test_a_remote_server_is_relayed_with_its_configured_headers(tmp_path: Path) -> None:

@@ -127,7 +127,6 @@ def _record(lsp_client: LanguageClient) -> None:
         return {"value": value} if value is not None else None
 
 
-
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=SERVER_ENV))
 async def client(lsp_client: LanguageClient):
     _record(lsp_client)

@@ -26,6 +26,7 @@ from mcp_marshal.gateway.remote import RemoteRelay
 from mcp_marshal.gateway.security import allowed_hosts
 from mcp_marshal.locks import LeaseService
 from mcp_marshal.paths import StateUnavailable
+from mcp_marshal.redact import Redactor
 from mcp_marshal.supervise.orchestrator import Orchestrator
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,11 @@ class Gateway:
         bus: EventBus,
         orchestrator: Callable[[], Orchestrator | None],
         *,
-        clean: Callable[[str], str],
+        redactor: Redactor,
         leases: Callable[[], Awaitable[LeaseService]],
     ) -> None:
         self._bus = bus
-        self._clean = clean
+        self._redactor = redactor
         self._marshal = MarshalServer(orchestrator, leases)
         self._orchestrator = orchestrator
         self._config: Config | None = None
@@ -120,7 +121,7 @@ class Gateway:
         sock.listen(128)
         sock.setblocking(False)
         port = sock.getsockname()[1]
-        self._app = GatewayApp(token=token, hub=self._served, names=self._names, clean=self._clean)
+        self._app = GatewayApp(token=token, hub=self._served, names=self._names, clean=self._redactor.redact_answer)
         self._app.allowed = allowed_hosts(settings.host, port)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         self.url = f"http://{host}:{port}"
@@ -142,7 +143,7 @@ class Gateway:
             elif kind is PrivatePool:
                 self._hubs[name] = PrivatePool(name, self._orchestrator, self._roots, self._timeout(name))
             else:
-                self._hubs[name] = RemoteRelay(name, self._live_spec(name), self._clean)
+                self._hubs[name] = RemoteRelay(name, self._live_spec(name), self._redactor)
         if self.url is not None:
             names = sorted(self._hubs)
             self.publish(self.url, names)

@@ -67,12 +67,12 @@ def _final(msg: Message) -> bool:
 Encode = Callable[[Message], bytes]
 
 
-def encoder(clean: Callable[[str], str] = lambda text: text) -> Encode:
-    """Messages as the wire bytes, through ``clean`` (the workspace's known secrets, in their
-    JSON-escaped spellings too: what a server echoes never reaches an agent)."""
+def encoder(clean: Callable[[Message], Message] = lambda msg: msg) -> Encode:
+    """Messages as the wire bytes, through ``clean`` (the workspace's credentials removed from
+    every string: what a server echoes never reaches an agent)."""
 
     def encode(msg: Message) -> bytes:
-        return clean(json.dumps(msg, separators=(",", ":"), ensure_ascii=False)).encode()
+        return json.dumps(clean(msg), separators=(",", ":"), ensure_ascii=False).encode()
 
     return encode
 
@@ -90,7 +90,7 @@ class GatewayApp:
         token: str,
         hub: Callable[[str], Served | RemoteRelay | None],
         names: Callable[[], list[str]],
-        clean: Callable[[str], str] = lambda text: text,
+        clean: Callable[[Message], Message] = lambda msg: msg,
     ) -> None:
         self.token = token
         self._encode = encoder(clean)

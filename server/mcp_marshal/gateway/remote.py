@@ -1,6 +1,7 @@
 """A remote (``type: http``) server relayed to agents: each agent's requests go to the server's
 URL with the headers the workspace file configures (so no agent needs the secret), and the
-answers come back as they are, only the workspace's known secrets redacted.
+answers come back as they are, only the workspace's credentials redacted (inside the JSON of
+each message, so it stays valid).
 
 Each agent session is the remote server's own session (its ``Mcp-Session-Id`` passes through):
 the remote multiplexes its agents itself, we only stand in front of it.
@@ -9,6 +10,7 @@ the remote multiplexes its agents itself, we only stand in front of it.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ import httpx
 
 from mcp_marshal.config.models import ServerSpec
 from mcp_marshal.gateway.hub import error_response
+from mcp_marshal.redact import Redactor
 
 Scope = dict[str, Any]
 #: Request headers passed on to the remote server; the rest (our token, Host, Origin) stay here.
@@ -27,10 +30,10 @@ RETURNED = frozenset({"content-type", "mcp-session-id", "cache-control", "www-au
 class RemoteRelay:
     """``spec()``: the server's spec with its inputs resolved (None until it has started once)."""
 
-    def __init__(self, name: str, spec: Callable[[], ServerSpec | None], clean: Callable[[str], str]) -> None:
+    def __init__(self, name: str, spec: Callable[[], ServerSpec | None], redactor: Redactor) -> None:
         self.name = name
         self._spec = spec
-        self._clean = clean
+        self._redactor = redactor
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=10.0))
 
     async def forward(self, scope: Scope, body: bytes, agent_headers: dict[str, str], send: Any) -> None:
@@ -52,7 +55,7 @@ class RemoteRelay:
             await send({"type": "http.response.start", "status": response.status_code, "headers": returned})
             if "text/event-stream" in response.headers.get("content-type", ""):
                 async for line in response.aiter_lines():  # line by line, so a secret never straddles chunks
-                    chunk = (self._clean(line) + "\n").encode()
+                    chunk = (self._clean_line(line) + "\n").encode()
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             else:
@@ -66,6 +69,20 @@ class RemoteRelay:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    def _clean(self, text: str) -> str:
+        """A JSON answer with the credentials removed from its strings; other text as text."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return self._redactor.redact_answer_text(text)
+        return json.dumps(self._redactor.redact_answer(message), ensure_ascii=False)
+
+    def _clean_line(self, line: str) -> str:
+        """One line of an event stream: only ``data:`` lines carry a server's words."""
+        if not line.startswith("data:"):
+            return self._redactor.redact_answer_text(line)
+        return "data: " + self._clean(line[5:].strip())
 
 
 async def _error(send: Any, status: int, message: str) -> None:

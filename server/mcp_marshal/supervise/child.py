@@ -127,11 +127,8 @@ class Child:
         on_stderr: Callable[[str], None],
         ring: StderrRing,
         clean: Callable[[str], str] = lambda line: line,
-        env_file_values: tuple[str, ...] = (),
     ) -> None:
         self.proc = proc
-        self.env_file_values = env_file_values
-        """What the ``envFile`` put in the environment: secrets to redact like ``env`` values."""
         self.pid = proc.pid
         self.ring = ring
         self._lifeline = lifeline
@@ -246,13 +243,17 @@ async def spawn(
     on_stderr: Callable[[str], None],
     ring: StderrRing | None = None,
     clean: Callable[[str], str] = lambda line: line,
+    learn_env: Callable[[Mapping[str, str | None]], None] = lambda env: None,
 ) -> Child:
-    """Start ``spec``'s process in its own session with pipes on stdin, stdout and stderr."""
+    """Start ``spec``'s process in its own session with pipes on stdin, stdout and stderr.
+    ``learn_env`` hears what the ``envFile`` holds before the process exists, so the first line
+    it prints is already redacted."""
     assert spec.command is not None
     cwd = spec.cwd or Path.cwd()
     if not cwd.is_dir():
         raise SpawnError(f"working directory {cwd} does not exist")
     env_file = read_env_file(spec.env_file) if spec.env_file else {}
+    learn_env(env_file)
     env = build_env(os.environ, env_file, spec.env)
     exe = resolve_command(spec.command, env.get("PATH", ""), cwd)
     kwargs: dict[str, Any] = lifeline.spawn_kwargs() if lifeline is not None else {"start_new_session": True}
@@ -271,5 +272,4 @@ async def spawn(
         raise SpawnError(f"could not start `{spec.command}`: {exc.strerror or exc}") from exc
     if lifeline is not None:
         lifeline.register(proc.pid)
-    secrets = tuple(v for v in env_file.values() if v)
-    return Child(proc, lifeline, on_stderr, ring or StderrRing(), clean, secrets)
+    return Child(proc, lifeline, on_stderr, ring or StderrRing(), clean)

@@ -223,8 +223,8 @@ class Orchestrator:
             value = await self._input_resolver(settings)
         except Exception:  # a client that cannot answer is a missing value, said at the start
             value = None
-        if value is not None:
-            self.redactor.add_secret(value)
+        if value is not None:  # a password input is a credential; another one when it looks like one
+            self.redactor.add_secrets((value,), credential=settings.password or None, name=input_id)
         return value
 
     # --- starting ----------------------------------------------------------------------------

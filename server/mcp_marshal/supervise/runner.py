@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
 
 from mcp_marshal.config.models import ServerSpec
@@ -276,8 +276,19 @@ class ServerRunner:
     async def _connect(self, spec: ServerSpec) -> Link:
         if not spec.spawned:
             return HttpLink(spec)
+        # What an envFile gives the server is as secret as its env (learnt before it can print).
+        learn: Callable[[Mapping[str, str | None]], None] = (
+            self._redactor.add_env if self._redactor is not None else _ignore_env
+        )
         spawning = asyncio.ensure_future(
-            spawn(spec, lifeline=self._lifeline, on_stderr=self._on_stderr, ring=self.ring, clean=self._clean)
+            spawn(
+                spec,
+                lifeline=self._lifeline,
+                on_stderr=self._on_stderr,
+                ring=self.ring,
+                clean=self._clean,
+                learn_env=learn,
+            )
         )
         try:
             child = await asyncio.shield(spawning)
@@ -288,9 +299,6 @@ class ServerRunner:
                 self._link = StdioLink(child, self._on_noise, self.offers)
                 self.pid = child.pid
             raise
-        if self._redactor is not None:  # what an envFile gave the server is as secret as its env
-            for value in child.env_file_values:
-                self._redactor.add_secret(value)
         return StdioLink(child, self._on_noise, self.offers)
 
     async def _one_life(self) -> ExitStatus | None:
@@ -378,3 +386,7 @@ class ServerRunner:
         text = self._clean(text)
         self.ring.lines.append(f"[stdout, not MCP] {text}")
         self.bus.publish(ServerLog(self.name, "stdout", text))
+
+
+def _ignore_env(env: Mapping[str, str | None]) -> None:
+    """No redactor: nothing to learn."""
