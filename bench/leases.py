@@ -100,7 +100,7 @@ def _raw_redis(url: str, owner: str) -> Cycle:
 
 def _ours(store: Any, owner: str, bind: bool) -> Cycle:
     def cycle(_deadline: float) -> bool:
-        lease = store.acquire(TASK, owner, TTL_MS, bind=bind)
+        lease = store.acquire(TASK, owner, TTL_MS, bind_pid=0 if bind else None)
         if lease is None:
             return False
         store.release(lease)

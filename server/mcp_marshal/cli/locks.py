@@ -270,7 +270,7 @@ def _watch(args: argparse.Namespace) -> int:
 
     async def watch() -> None:
         bus = EventBus()
-        service = LeaseService(store, bus, poll_interval_s=args.interval, bind=False)
+        service = LeaseService(store, bus, poll_interval_s=args.interval, bind_pid=None)
         bus.subscribe(show)
         await service.start()
         held = await service.list()
@@ -322,7 +322,7 @@ def _run(args: argparse.Namespace) -> int:
     store, settings = _open(args)
     ttl = args.ttl or settings.default_ttl_ms
     with contextlib.closing(store):
-        lease = store.acquire(args.task, args.owner, ttl, bind=True)
+        lease = store.acquire(args.task, args.owner, ttl, bind_pid=0)
         if lease is None:
             _not_acquired(args, store, "not running", f"{args.task} is held")
             return EXIT_HELD
