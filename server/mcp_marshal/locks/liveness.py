@@ -56,6 +56,11 @@ def holder_of(pid: int) -> str:
     return f"{pid}:{_UNKNOWN if start is None else start}:{_boot()}"
 
 
+def own_holder() -> str | None:
+    """This process's holder string (``None`` where its start time cannot be known)."""
+    return _identity(os.getpid())
+
+
 def holder_pid(holder: str) -> int | None:
     """The pid a holder names, for display; ``None`` if it names none."""
     head = holder.split(":", 1)[0].split("-", 1)[0]
@@ -69,7 +74,7 @@ def holder_alive(holder: str) -> bool:
     never granted twice. A holder of an older version (``PID-RANDOM``, a flock file) is alive
     while its pid exists.
     """
-    if holder == _identity(os.getpid()):
+    if holder == own_holder():
         return True
     parts = holder.split(":")
     if len(parts) != 3:

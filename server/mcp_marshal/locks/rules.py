@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from mcp_marshal.locks.lease import Lease, LeaseKey, LogKind
@@ -107,11 +107,11 @@ def grant(rec: Record | None, task: str, owner: str, now: float, ttl_ms: int, ho
 
 def renewed(rec: Record, now: float, ttl_ms: int) -> Record:
     check_ttl(ttl_ms)
-    return replace(rec, expires_at=now + ttl_ms / 1000)
+    return Record(rec.task, rec.owner, rec.token, rec.acquired_at, now + ttl_ms / 1000, rec.holder)
 
 
 def released(rec: Record, now: float) -> Record:
-    return replace(rec, owner=None, holder=None, expires_at=now)
+    return Record(rec.task, None, rec.token, rec.acquired_at, now, None)
 
 
 def acquire(
@@ -148,7 +148,8 @@ def release(
     """End the grant ``key`` names, if it is still held; the entry says when it ended."""
     if rec is None or not matches(rec, key) or not is_held(rec, now, holder_alive):
         return None
-    return Change(released(rec, now), (("released", replace(rec, expires_at=now)),))
+    ended = Record(rec.task, rec.owner, rec.token, rec.acquired_at, now, rec.holder)
+    return Change(released(rec, now), (("released", ended),))
 
 
 def log_position(cursor: str) -> int:

@@ -3,12 +3,13 @@
 Every change is one write transaction (``BEGIN IMMEDIATE``): read the task's row, decide with
 the pure ``rules`` (holder liveness included), write the row and its ``lease_log`` entries.
 Rows are never deleted and tokens never fall below the clock (``rules.next_token``), so a
-task's token only grows, across restarts and a deleted database too. A refused acquire is
-decided by a read first, so contenders for a held task never queue for the write lock.
+task's token only grows, across restarts and a deleted database too.
 
 The change log is a plain table: a reader's cursor is the id of the last entry it saw, entries
 come in commit order, and only the newest ``log_keep`` (and up to a tenth more) are kept;
-``read_log`` says when entries after a cursor were pruned.
+``read_log`` says when entries after a cursor were pruned. Pruning never removes the newest
+entry, so ``max(id) + 1`` never hands out an id twice (no AUTOINCREMENT, whose
+``sqlite_sequence`` row would be one more page written by every change).
 
 WAL with ``synchronous=NORMAL``: a process crash loses nothing committed; a power loss may lose
 the last commits, and with them every local holder (pass ``synchronous="FULL"`` when fenced
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 
 from mcp_marshal.locks import rules
 from mcp_marshal.locks.lease import Clock, Lease, LeaseKey, LockStoreUnavailable, LogEntry
-from mcp_marshal.locks.liveness import holder_alive, holder_of
+from mcp_marshal.locks.liveness import holder_alive, holder_of, own_holder
 from mcp_marshal.locks.memory_store import LOG_KEEP
 from mcp_marshal.locks.rules import Change, Record, log_position
 from mcp_marshal.locks.ttl import check_ttl
@@ -41,9 +42,8 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS leases(
   task TEXT PRIMARY KEY, owner TEXT, token INTEGER NOT NULL, acquired_at REAL NOT NULL,
   expires_at REAL NOT NULL, holder TEXT, changed_at REAL NOT NULL) WITHOUT ROWID""",
-    # AUTOINCREMENT: an id is never handed out twice, even once every entry has been pruned
     """CREATE TABLE IF NOT EXISTS lease_log(
-  id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, task TEXT NOT NULL, owner TEXT NOT NULL,
+  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, task TEXT NOT NULL, owner TEXT NOT NULL,
   token INTEGER NOT NULL, expires_at REAL NOT NULL, ts REAL NOT NULL, holder TEXT)""",
 )
 # Versions before 05451ab logged through these triggers into a lease_log of another shape.
@@ -58,7 +58,19 @@ _PUT = f"INSERT OR REPLACE INTO leases({_FIELDS}, changed_at) VALUES (?, ?, ?, ?
 _LOG = "INSERT INTO lease_log(kind, task, owner, token, expires_at, ts, holder) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _PRUNE = "DELETE FROM lease_log WHERE id <= ?"
 _READ = "SELECT id, kind, task, owner, token, expires_at, ts, holder FROM lease_log WHERE id > ? ORDER BY id LIMIT ?"
-_LAST = "SELECT seq FROM sqlite_sequence WHERE name = 'lease_log'"
+_LAST = "SELECT max(id) FROM lease_log"
+_PROBE_ROUNDS = 3  # holders seen change only by grants: past this, probe inside the transaction
+
+Decide = Callable[[Record | None, float, Callable[[str], bool]], Change | None]
+"""What a call changes, given the task's record, the time and a holder-liveness test."""
+
+
+class _Unprobed(Exception):
+    """A decision needs the liveness of ``holder``, not yet probed."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
 
 
 class SqliteStore:
@@ -79,6 +91,8 @@ class SqliteStore:
         self.path = Path(path)
         self._clock = clock
         self._retries = retries
+        if log_keep < 1:
+            raise ValueError(f"log_keep must be >= 1, got {log_keep}")  # the newest entry numbers the next
         self._keep = log_keep
         self._prune_every = max(1, log_keep // 10)
         try:
@@ -128,9 +142,33 @@ class SqliteStore:
     def _fetch(self, task: str) -> Record | None:
         return self._run(self._record, task)
 
-    def _change(self, task: str, decide: Callable[[Record | None, float], Change | None]) -> Record | None:
-        """Decide and write one change in one write transaction; the record written, if any."""
-        return self._run(self._transaction, task, decide)
+    def _change(self, task: str, decide: Decide, *, live_holder_refuses: bool = False) -> Record | None:
+        """Decide and write one change in one write transaction; the record written, if any.
+
+        A holder's liveness is never probed inside the transaction (it would stall every other
+        writer): the transaction is rolled back, the process probed, and the change decided
+        again with that verdict, which cannot go stale the wrong way (the dead stay dead). With
+        ``live_holder_refuses`` (acquire), a live holder ends the call at once: it held the task
+        when the row was read.
+        """
+        verdicts: dict[str, bool] = {}
+        own = own_holder()
+
+        def alive(holder: str) -> bool:
+            if holder == own:
+                return True
+            if holder not in verdicts:
+                raise _Unprobed(holder)
+            return verdicts[holder]
+
+        for _ in range(_PROBE_ROUNDS):
+            try:
+                return self._run(self._transaction, task, lambda rec, now: decide(rec, now, alive))
+            except _Unprobed as need:
+                verdicts[need.holder] = holder_alive(need.holder)
+                if live_holder_refuses and verdicts[need.holder]:
+                    return None
+        return self._run(self._transaction, task, lambda rec, now: decide(rec, now, holder_alive))
 
     def _transaction(self, task: str, decide: Callable[[Record | None, float], Change | None]) -> Record | None:
         db = self._db
@@ -158,18 +196,20 @@ class SqliteStore:
     def acquire(self, task: str, owner: str, ttl_ms: int, *, bind_pid: int | None = None) -> Lease | None:
         check_ttl(ttl_ms)
         holder = holder_of(bind_pid) if bind_pid is not None else None
-        if rules.is_held(self._fetch(task), self._clock(), holder_alive):
-            return None
-        rec = self._change(task, lambda cur, now: rules.acquire(cur, task, owner, now, ttl_ms, holder, holder_alive))
+        rec = self._change(
+            task,
+            lambda cur, now, alive: rules.acquire(cur, task, owner, now, ttl_ms, holder, alive),
+            live_holder_refuses=True,
+        )
         return rec.lease() if rec is not None else None
 
     def renew(self, lease: LeaseKey, ttl_ms: int) -> Lease | None:
         check_ttl(ttl_ms)
-        rec = self._change(lease.task, lambda cur, now: rules.renew(cur, lease, now, ttl_ms, holder_alive))
+        rec = self._change(lease.task, lambda cur, now, alive: rules.renew(cur, lease, now, ttl_ms, alive))
         return rec.lease() if rec is not None else None
 
     def release(self, lease: LeaseKey) -> bool:
-        return self._change(lease.task, lambda cur, now: rules.release(cur, lease, now, holder_alive)) is not None
+        return self._change(lease.task, lambda cur, now, alive: rules.release(cur, lease, now, alive)) is not None
 
     def get(self, task: str) -> Lease | None:
         rec = self._fetch(task)
@@ -189,8 +229,8 @@ class SqliteStore:
     # --- the change log ---------------------------------------------------------------------
 
     def _last_id(self) -> int:
-        row = self._db.execute(_LAST).fetchone()
-        return int(row[0]) if row else 0
+        (last,) = self._db.execute(_LAST).fetchone()
+        return int(last or 0)
 
     def log_end(self) -> str:
         return str(self._run(self._last_id))
