@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mcp_marshal.locks.lease import Lease, LeaseKey, LogKind
 from mcp_marshal.locks.ttl import check_ttl
@@ -41,6 +40,8 @@ def sane_time(value: Any) -> float:
     Rows written by older versions may hold any float (they took any TTL); NaN or junk reads as 0,
     i.e. long past.
     """
+    if type(value) is float and 0.0 <= value <= MAX_TIME:
+        return value  # what every current row holds
     try:
         ts = float(value)
     except (TypeError, ValueError):
@@ -48,10 +49,9 @@ def sane_time(value: Any) -> float:
     return 0.0 if math.isnan(ts) else min(max(ts, 0.0), MAX_TIME)
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """The stored state of one task. It is never deleted, so the token never goes back;
-    ``owner is None`` means released."""
+    ``owner is None`` means released. (A tuple: one is built for every row read.)"""
 
     task: str
     owner: str | None
@@ -70,8 +70,7 @@ class Record:
         return Lease(self.task, self.owner, self.token, self.acquired_at, self.expires_at, self.holder)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """What one granted call does: the task's record afterwards, and the log entries to append
     (each a kind and the record as the entry shows it), in order."""
 

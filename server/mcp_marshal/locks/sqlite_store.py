@@ -2,6 +2,11 @@
 
 Every change is one write transaction (``BEGIN IMMEDIATE``): read the task's row, decide with
 the pure ``rules`` (holder liveness included), write the row and its ``lease_log`` entries.
+The common cases, which need neither a holder's liveness nor an ``expired`` entry, are first
+tried as one ``UPDATE ... RETURNING`` whose ``WHERE`` is the rule's own condition for that
+case (a released task is free; the owner and token of a live, unbound lease may renew or
+release it): the write lock is then held for two statements, not for a read, a decision and
+two writes.
 Rows are never deleted and tokens never fall below the clock (``rules.next_token``), so a
 task's token only grows, across restarts and a deleted database too.
 
@@ -30,7 +35,7 @@ from mcp_marshal.locks import rules
 from mcp_marshal.locks.lease import Clock, Lease, LeaseKey, LockStoreUnavailable, LogEntry
 from mcp_marshal.locks.liveness import holder_alive, holder_of, own_holder
 from mcp_marshal.locks.memory_store import LOG_KEEP
-from mcp_marshal.locks.rules import Change, Record, log_position
+from mcp_marshal.locks.rules import Change, Record, log_position, sane_time
 from mcp_marshal.locks.ttl import check_ttl
 
 T = TypeVar("T")
@@ -59,7 +64,18 @@ _LOG = "INSERT INTO lease_log(kind, task, owner, token, expires_at, ts, holder) 
 _PRUNE = "DELETE FROM lease_log WHERE id <= ?"
 _READ = "SELECT id, kind, task, owner, token, expires_at, ts, holder FROM lease_log WHERE id > ? ORDER BY id LIMIT ?"
 _LAST = "SELECT max(id) FROM lease_log"
-_PROBE_ROUNDS = 3  # holders seen change only by grants: past this, probe inside the transaction
+_PROBE_ROUNDS = 3  # the holder changes only by grants: past this many, probe inside the transaction
+# The shortcuts (see the module docstring). ?1 task, ?2 owner, ?3 token or clock floor, ?4 now.
+_GRANT_RELEASED = """UPDATE leases SET owner = ?2, token = max(token + 1, ?3), acquired_at = ?4, expires_at = ?5,
+  holder = ?6, changed_at = ?4 WHERE task = ?1 AND owner IS NULL RETURNING token"""
+_RENEW_HELD = """UPDATE leases SET expires_at = ?5, changed_at = ?4
+  WHERE task = ?1 AND owner = ?2 AND token = ?3 AND expires_at > ?4 AND holder IS ?6 RETURNING acquired_at"""
+_RELEASE_HELD = """UPDATE leases SET owner = NULL, holder = NULL, expires_at = ?4, changed_at = ?4
+  WHERE task = ?1 AND owner = ?2 AND token = ?3 AND expires_at > ?4 AND holder IS ?5 RETURNING acquired_at"""
+
+Shortcut = Callable[[float], tuple[str, tuple[Any, ...], Callable[[tuple[Any, ...]], Change]]]
+"""A call's common case at ``now``: the statement, its parameters, and the change it made given
+the row it returned (its log entries are still to be written)."""
 
 Decide = Callable[[Record | None, float, Callable[[str], bool]], Change | None]
 """What a call changes, given the task's record, the time and a holder-liveness test."""
@@ -142,48 +158,52 @@ class SqliteStore:
     def _fetch(self, task: str) -> Record | None:
         return self._run(self._record, task)
 
-    def _change(self, task: str, decide: Decide, *, live_holder_refuses: bool = False) -> Record | None:
-        """Decide and write one change in one write transaction; the record written, if any.
+    def _change(self, task: str, decide: Decide, shortcut: Shortcut) -> Record | None:
+        """Make one call's change; the record written, or ``None`` if the rules refuse it.
 
-        A holder's liveness is never probed inside the transaction (it would stall every other
-        writer): the transaction is rolled back, the process probed, and the change decided
-        again with that verdict, which cannot go stale the wrong way (the dead stay dead). With
-        ``live_holder_refuses`` (acquire), a live holder ends the call at once: it held the task
-        when the row was read.
+        1. The shortcut, in a transaction of its own. 2. Otherwise the row is read without the
+        write lock and the rules decide, probing holders' processes as they need: a refusal
+        ends the call here (it held when the row was read). 3. Otherwise the general transaction
+        decides again on the row it locks, with those verdicts; a holder not probed yet rolls
+        it back to be probed outside (a probe inside would stall every other writer). A
+        verdict cannot go stale the wrong way: the dead stay dead.
         """
+        done = self._run(self._shortcut, shortcut)
+        if done is not None:
+            return done
         verdicts: dict[str, bool] = {}
         own = own_holder()
 
-        def alive(holder: str) -> bool:
-            if holder == own:
-                return True
-            if holder not in verdicts:
+        def probed(holder: str) -> bool:
+            if holder != own and holder not in verdicts:
+                verdicts[holder] = holder_alive(holder)
+            return holder == own or verdicts[holder]
+
+        if decide(self._fetch(task), self._clock(), probed) is None:
+            return None
+
+        def known(holder: str) -> bool:
+            if holder != own and holder not in verdicts:
                 raise _Unprobed(holder)
-            return verdicts[holder]
+            return holder == own or verdicts[holder]
 
         for _ in range(_PROBE_ROUNDS):
             try:
-                return self._run(self._transaction, task, lambda rec, now: decide(rec, now, alive))
+                return self._run(self._transaction, task, lambda rec, now: decide(rec, now, known))
             except _Unprobed as need:
-                verdicts[need.holder] = holder_alive(need.holder)
-                if live_holder_refuses and verdicts[need.holder]:
-                    return None
+                probed(need.holder)
         return self._run(self._transaction, task, lambda rec, now: decide(rec, now, holder_alive))
 
-    def _transaction(self, task: str, decide: Callable[[Record | None, float], Change | None]) -> Record | None:
+    def _shortcut(self, shortcut: Shortcut) -> Record | None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             now = self._clock()  # read once the write lock is ours: entries' times follow commit order
-            change = decide(self._record(task), now)
+            sql, params, made = shortcut(now)
+            rows = db.execute(sql, params).fetchall()
+            change = made(rows[0]) if rows else None
             if change is not None:
-                new = change.record
-                db.execute(_PUT, (new.task, new.owner, new.token, new.acquired_at, new.expires_at, new.holder, now))
-                for kind, rec in change.log:
-                    entry = (kind, rec.task, rec.owner, rec.token, rec.expires_at, now, rec.holder)
-                    last = db.execute(_LOG, entry).lastrowid
-                    if last is not None and last % self._prune_every == 0:
-                        db.execute(_PRUNE, (last - self._keep,))
+                self._append(change, now)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -191,25 +211,82 @@ class SqliteStore:
             raise
         return change.record if change is not None else None
 
+    def _transaction(self, task: str, decide: Callable[[Record | None, float], Change | None]) -> Record | None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            now = self._clock()
+            change = decide(self._record(task), now)
+            if change is not None:
+                new = change.record
+                db.execute(_PUT, (new.task, new.owner, new.token, new.acquired_at, new.expires_at, new.holder, now))
+                self._append(change, now)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return change.record if change is not None else None
+
+    def _append(self, change: Change, now: float) -> None:
+        """Write ``change``'s log entries (inside its transaction), pruning every tenth of ``log_keep``."""
+        for kind, rec in change.log:
+            last = self._db.execute(
+                _LOG, (kind, rec.task, rec.owner, rec.token, rec.expires_at, now, rec.holder)
+            ).lastrowid
+            if last is not None and last % self._prune_every == 0:
+                self._db.execute(_PRUNE, (last - self._keep,))
+
     # --- the contract -----------------------------------------------------------------------
 
     def acquire(self, task: str, owner: str, ttl_ms: int, *, bind_pid: int | None = None) -> Lease | None:
         check_ttl(ttl_ms)
         holder = holder_of(bind_pid) if bind_pid is not None else None
+
+        def grant_released(now: float) -> tuple[str, tuple[Any, ...], Callable[[tuple[Any, ...]], Change]]:
+            exp = now + ttl_ms / 1000
+
+            def made(row: tuple[Any, ...]) -> Change:
+                rec = Record(task, owner, int(row[0]), now, exp, holder)
+                return Change(rec, (("acquired", rec),))
+
+            return _GRANT_RELEASED, (task, owner, rules.token_floor(now), now, exp, holder), made
+
         rec = self._change(
-            task,
-            lambda cur, now, alive: rules.acquire(cur, task, owner, now, ttl_ms, holder, alive),
-            live_holder_refuses=True,
+            task, lambda cur, now, alive: rules.acquire(cur, task, owner, now, ttl_ms, holder, alive), grant_released
         )
         return rec.lease() if rec is not None else None
 
     def renew(self, lease: LeaseKey, ttl_ms: int) -> Lease | None:
         check_ttl(ttl_ms)
-        rec = self._change(lease.task, lambda cur, now, alive: rules.renew(cur, lease, now, ttl_ms, alive))
+        holder = _unprobed_holder(lease)
+
+        def renew_held(now: float) -> tuple[str, tuple[Any, ...], Callable[[tuple[Any, ...]], Change]]:
+            exp = now + ttl_ms / 1000
+
+            def made(row: tuple[Any, ...]) -> Change:
+                rec = Record(lease.task, lease.owner, lease.token, sane_time(row[0]), exp, holder)
+                return Change(rec, (("renewed", rec),))
+
+            return _RENEW_HELD, (lease.task, lease.owner, lease.token, now, exp, holder), made
+
+        rec = self._change(lease.task, lambda cur, now, alive: rules.renew(cur, lease, now, ttl_ms, alive), renew_held)
         return rec.lease() if rec is not None else None
 
     def release(self, lease: LeaseKey) -> bool:
-        return self._change(lease.task, lambda cur, now, alive: rules.release(cur, lease, now, alive)) is not None
+        holder = _unprobed_holder(lease)
+
+        def release_held(now: float) -> tuple[str, tuple[Any, ...], Callable[[tuple[Any, ...]], Change]]:
+            def made(row: tuple[Any, ...]) -> Change:
+                ended = Record(lease.task, lease.owner, lease.token, sane_time(row[0]), now, holder)
+                return Change(rules.released(ended, now), (("released", ended),))
+
+            return _RELEASE_HELD, (lease.task, lease.owner, lease.token, now, holder), made
+
+        return (
+            self._change(lease.task, lambda cur, now, alive: rules.release(cur, lease, now, alive), release_held)
+            is not None
+        )
 
     def get(self, task: str) -> Lease | None:
         rec = self._fetch(task)
@@ -254,6 +331,12 @@ class SqliteStore:
         """Close the connection. Leases bound to a process stay until that process dies."""
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+
+
+def _unprobed_holder(lease: LeaseKey) -> str | None:
+    """The holder a shortcut may assume for ``lease`` without a probe: none, or this process."""
+    holder = getattr(lease, "holder", None)
+    return holder if holder is not None and holder == own_holder() else None
 
 
 def _reason(exc: BaseException) -> str:
