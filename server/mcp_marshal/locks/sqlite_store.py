@@ -1,12 +1,13 @@
 """Leases in one SQLite database per workspace, shared by every window and CLI on the machine.
 
-Every change is one write transaction (``BEGIN IMMEDIATE``): read the task's row, decide with
-the pure ``rules`` (holder liveness included), write the row and its ``lease_log`` entries.
-The common cases, which need neither a holder's liveness nor an ``expired`` entry, are first
-tried as one ``UPDATE ... RETURNING`` whose ``WHERE`` is the rule's own condition for that
-case (a released task is free; the owner and token of a live, unbound lease may renew or
-release it): the write lock is then held for two statements, not for a read, a decision and
-two writes.
+Every change is one write transaction (``BEGIN IMMEDIATE``) that writes the row and its
+``lease_log`` entries. The common cases, which need neither a holder's liveness nor an
+``expired`` entry, are one ``UPDATE ... RETURNING`` whose ``WHERE`` is the rule's own
+condition for that case (a released task is free; the owner and token of a live lease, unbound
+or bound to this process, may renew or release it). Anything else is decided by the pure
+``rules`` on the row: first read without the lock (a refusal ends there), then again in the
+transaction that writes. The write lock is thus never held for a decision, a liveness probe
+or a refusal, which is what throughput under contention depends on.
 Rows are never deleted and tokens never fall below the clock (``rules.next_token``), so a
 task's token only grows, across restarts and a deleted database too.
 
