@@ -264,6 +264,16 @@ def test_names_with_markup_or_escapes_are_printed_literally(tmp_path: Path, env:
     assert watch.returncode == 1 and "Traceback" not in watch.stderr
 
 
+def test_names_that_are_not_utf8_are_a_usage_error(tmp_path: Path, env: dict[str, str]) -> None:
+    db = ["--db", str(tmp_path / "locks.sqlite3")]
+    bad = os.fsdecode(b"job\xff")  # what Python makes of a byte that is not UTF-8 in argv
+    for args in (["acquire", bad, "--owner", "o"], ["acquire", "job", "--owner", bad], ["run", bad, "--owner", "o"]):
+        extra = ["--", "true"] if args[0] == "run" else []
+        done = lock_text(env, tmp_path, *args, *db, *extra)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "is not valid UTF-8" in done.stderr
+
+
 # --- lock run dies with its holder, and its command with it ----------------------------------
 
 

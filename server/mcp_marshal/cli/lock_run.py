@@ -25,6 +25,7 @@ from mcp_marshal.cli.locks import (
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     CommandFailed,
+    name,
     not_acquired,
     open_for,
     ttl_of,
@@ -51,8 +52,8 @@ def split_run_args(args: argparse.Namespace) -> list[str]:
     else:
         head, command = rest[:1], rest[1:]
     parser = argparse.ArgumentParser(prog="mcp-marshal lock run", parents=[args.store_parser], add_help=False)
-    parser.add_argument("task", metavar="TASK")
-    parser.add_argument("--owner", metavar="O")
+    parser.add_argument("task", type=name, metavar="TASK")
+    parser.add_argument("--owner", type=name, metavar="O")
     parser.add_argument("--ttl", metavar="MS")
     # Values already parsed before TASK stay unless given again here.
     kept = ("owner", "ttl", "workspace", "db", "redis", "backend", "json")

@@ -50,6 +50,16 @@ _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format (bidi, zero widths), surrogates, separators
 
 
+def name(text: str) -> str:
+    """An argparse type for TASK and OWNER: text a store can hold (bytes that are not UTF-8
+    reach Python as lone surrogates, which neither SQLite nor Redis can encode)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{visible(text)} is not valid UTF-8 text") from None
+    return text
+
+
 def visible(text: str) -> str:
     """``text`` as rich markup that prints it literally: control and format characters as
     escapes (``\\x1b``, ``\\u202e``), markup escaped. For names a user or agent chose."""
@@ -95,7 +105,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _task_owner(p, token=True)
 
     p = cmd("check", "exit 0 iff TOKEN is still the newest token of TASK (for fenced writers)", _check)
-    p.add_argument("task", metavar="TASK")
+    p.add_argument("task", type=name, metavar="TASK")
     p.add_argument("--token", type=int, required=True, metavar="N")
 
     cmd("list", "show the leases currently held", _list)
@@ -103,7 +113,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--interval", type=float, default=0.2, metavar="S", help=argparse.SUPPRESS)
 
     p = cmd("run", "hold TASK while COMMAND runs; exit 75 at once if it is held", _run)
-    p.add_argument("--owner", metavar="O", help="who holds the lease (required)")
+    p.add_argument("--owner", type=name, metavar="O", help="who holds the lease (required)")
     p.add_argument("--ttl", metavar="MS", help="lease lifetime, renewed every TTL/3; " + ttl_help)
     # argparse cannot split "TASK --owner O -- COMMAND..." under nested subparsers: take the
     # rest verbatim and parse the part before "--" in _run.
@@ -112,8 +122,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def _task_owner(p: argparse.ArgumentParser, token: bool = False) -> None:
-    p.add_argument("task", metavar="TASK")
-    p.add_argument("--owner", required=True, metavar="O", help="who holds the lease (an agent name)")
+    p.add_argument("task", type=name, metavar="TASK")
+    p.add_argument("--owner", type=name, required=True, metavar="O", help="who holds the lease (an agent name)")
     if token:
         p.add_argument("--token", type=int, required=True, metavar="N", help="the lease's fencing token")
 
