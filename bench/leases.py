@@ -3,8 +3,9 @@
 ``PROCS`` processes contend for one task and count acquire+release pairs per second. The raw
 primitive is the bare statement: for SQLite one UPSERT…RETURNING plus one UPDATE on a plain
 table (same WAL and ``synchronous`` settings as the store); for Redis a Lua ``INCR`` + ``SET NX
-PX`` and a compare-and-delete. What ours adds on top (the change log, holder liveness, the
-server clock, Python plumbing) is the price the ratio shows.
+PX`` and a compare-and-delete. What ours adds on top (the change log, a row per change in a
+table of its own; holder liveness; tokens floored by the clock; the server clock; Python
+plumbing) is the price the ratio shows.
 
 The worker processes start once and run every variant on command, rounds alternating the
 order (A B B A …), so machine noise and drift hit ours and the raw primitive alike; figures are
@@ -35,7 +36,7 @@ from bench.common import Report, Size, free_port, median, state_dir
 PROCS = 4
 TTL_MS = 30_000
 TASK = "bench"
-GOALS = {"sqlite": 0.7, "redis": 0.8}
+GOALS = {"sqlite": 0.5, "redis": 0.8}
 SQLITE = ["sqlite raw", "sqlite ours", "sqlite ours, bound"]
 """Bound: the lease tied to the worker's liveness, as the editor takes them (``LeaseService``)."""
 REDIS = ["redis raw", "redis ours"]
@@ -100,7 +101,7 @@ def _raw_redis(url: str, owner: str) -> Cycle:
 
 def _ours(store: Any, owner: str, bind: bool) -> Cycle:
     def cycle(_deadline: float) -> bool:
-        lease = store.acquire(TASK, owner, TTL_MS, bind=bind)
+        lease = store.acquire(TASK, owner, TTL_MS, bind_pid=0 if bind else None)
         if lease is None:
             return False
         store.release(lease)
@@ -332,7 +333,7 @@ def run(size: Size) -> list[Report]:
             )
     report.note(
         f"{rounds} rounds x {seconds:g} s per variant, the order reversed every other round; medians. "
-        "An attempt fails when another worker holds the task; ours refused = the write refused, then a read "
-        "(bound: plus a liveness probe of the holder)."
+        "An attempt fails when another worker holds the task; sqlite ours refused = its one-statement UPDATE "
+        "matched nothing, then a read outside the write lock (bound: plus a probe of the holder's process)."
     )
     return [report]

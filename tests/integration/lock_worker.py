@@ -69,7 +69,7 @@ def main() -> None:
     while not res.execute(done, (args.target,)).fetchone()[0]:
         task = random.choice(tasks)
         try:
-            lease = store.acquire(task, owner, args.ttl_ms, bind=True)
+            lease = store.acquire(task, owner, args.ttl_ms, bind_pid=0)
         except LockStoreUnavailable:
             lease = None
         if lease is None:

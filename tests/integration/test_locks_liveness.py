@@ -1,8 +1,13 @@
-"""Dead holders, store restarts and an unreachable Redis, with real processes and servers."""
+"""Dead holders, store restarts and an unreachable Redis, with real processes and servers.
+
+A lease bound to a process lives exactly as long as that process: its pid and start time are
+checked, never a file, so neither a deleted file nor a reused pid can fake its death or life.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_marshal.locks import LeaseRef, LockStoreUnavailable
+from mcp_marshal.errors import UserError
+from mcp_marshal.locks import LeaseRef, LockStoreUnavailable, UnknownProcess
 from mcp_marshal.locks.redis_store import RedisStore
 from mcp_marshal.locks.sqlite_store import SqliteStore
 from tests.integration.lock_redis import RedisServer
@@ -23,7 +29,7 @@ from mcp_marshal.locks.redis_store import RedisStore
 from mcp_marshal.locks.sqlite_store import SqliteStore
 kind, where, ttl = sys.argv[1:4]
 store = SqliteStore(where) if kind == "sqlite" else RedisStore(where)
-lease = store.acquire("job", "holder", int(ttl), bind=True)
+lease = store.acquire("job", "holder", int(ttl), bind_pid=0)
 print(lease.token, lease.expires_at, flush=True)
 sys.stdin.read()  # hold until killed
 """
@@ -64,13 +70,98 @@ def test_sqlite_lease_of_a_killed_holder_is_reclaimable_at_once(tmp_path: Path) 
         assert store.acquire("job", "me", 1000) is None  # the holder is alive
         kill(proc)
         lease = store.acquire("job", "me", 1000)
-        assert lease is not None and lease.token == token + 1
-        assert not store.check("job", token) and store.check("job", token + 1)
+        assert lease is not None and lease.token > token
+        assert not store.check("job", token) and store.check("job", lease.token)
         kinds = [e.kind for e in store.read_log("0")[0]]
         assert kinds == ["acquired", "expired", "acquired"]
     finally:
         kill(proc)
         store.close()
+
+
+def test_a_missing_file_does_not_make_a_live_holder_dead(tmp_path: Path) -> None:
+    db = tmp_path / "locks.sqlite3"
+    proc, token, _ = start_holder("sqlite", str(db), 600_000)
+    store = SqliteStore(db)
+    try:
+        database = {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")}
+        for path in sorted(tmp_path.rglob("*"), reverse=True):  # everything but the database
+            if path not in database:
+                path.rmdir() if path.is_dir() else path.unlink()
+        assert store.acquire("job", "me", 1000) is None, "the lease of a live holder was taken"
+        held = store.get("job")
+        assert held is not None and held.token == token
+        kill(proc)
+        assert store.acquire("job", "me", 1000) is not None
+    finally:
+        kill(proc)
+        store.close()
+
+
+def sleeper() -> subprocess.Popen[bytes]:
+    """Stands in for the editor: a process that outlives the language server."""
+    return subprocess.Popen(["sleep", "1000"])
+
+
+BINDER = """
+import sys
+from mcp_marshal.locks.sqlite_store import SqliteStore
+store = SqliteStore(sys.argv[1])
+lease = store.acquire("job", "editor", 600000, bind_pid=int(sys.argv[2]))
+print(lease.token, lease.holder, flush=True)
+"""
+
+
+def test_a_lease_bound_to_another_process_outlives_its_taker_and_ends_with_that_process(tmp_path: Path) -> None:
+    db = tmp_path / "locks.sqlite3"
+    editor = sleeper()
+    store = SqliteStore(db)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "server")}
+        done = subprocess.run(
+            [sys.executable, "-c", BINDER, str(db), str(editor.pid)], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr  # the language server took it, then exited (a restart)
+        token = int(done.stdout.split()[0])
+        held = store.get("job")
+        assert held is not None and held.token == token and held.holder is not None
+        assert held.holder.startswith(f"{editor.pid}:")
+        assert store.acquire("job", "other", 1000) is None, "the lease died with the process that took it"
+        editor.kill()
+        editor.wait()
+        lease = store.acquire("job", "other", 1000)
+        assert lease is not None and lease.token > token, "the lease outlived the process it is bound to"
+    finally:
+        editor.kill()
+        editor.wait()
+        store.close()
+
+
+def test_a_stopped_holder_is_alive(tmp_path: Path) -> None:
+    """SIGSTOP is a pause, not a death: only the TTL may end a paused holder's lease."""
+    db = tmp_path / "locks.sqlite3"
+    editor = sleeper()
+    store = SqliteStore(db)
+    try:
+        assert store.acquire("job", "editor", 600_000, bind_pid=editor.pid) is not None
+        os.kill(editor.pid, signal.SIGSTOP)
+        assert store.acquire("job", "other", 1000) is None
+    finally:
+        editor.kill()
+        editor.wait()
+        store.close()
+
+
+def test_binding_to_a_process_that_does_not_run_is_a_user_error(tmp_path: Path) -> None:
+    gone = sleeper()
+    gone.kill()
+    gone.wait()
+    store = SqliteStore(tmp_path / "locks.sqlite3")
+    with pytest.raises(UnknownProcess) as err:
+        store.acquire("job", "editor", 1000, bind_pid=gone.pid)
+    assert isinstance(err.value, UserError) and str(gone.pid) in str(err.value)
+    assert store.list() == []
+    store.close()
 
 
 def test_sqlite_lease_not_bound_to_a_process_outlives_it(tmp_path: Path) -> None:
@@ -93,7 +184,7 @@ def test_sqlite_tokens_survive_reopening_the_database(tmp_path: Path) -> None:
         assert lease is not None and store.release(lease)
         tokens.append(lease.token)
         store.close()
-    assert tokens == [1, 2, 3]
+    assert tokens == sorted(set(tokens))
 
 
 def test_redis_lease_of_a_killed_holder_ends_with_its_ttl(redis_server: RedisServer) -> None:
@@ -106,7 +197,7 @@ def test_redis_lease_of_a_killed_holder_ends_with_its_ttl(redis_server: RedisSer
         while (lease := store.acquire("job", "me", 1000)) is None:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        assert lease.token == token + 1 and lease.acquired_at >= expires_at
+        assert lease.token > token and lease.acquired_at >= expires_at
     finally:
         kill(proc)
         store.close()
@@ -140,5 +231,5 @@ def _redis_down_checks(redis_server: RedisServer) -> None:
         assert "s3cret" not in str(err.value) and "default" not in str(err.value)
     redis_server.start()  # AOF with appendfsync always: the fence counter is back
     again = store.acquire("job", "me", 1000)
-    assert again is not None and again.token == first.token + 1
+    assert again is not None and again.token > first.token
     store.close()

@@ -1,15 +1,17 @@
 """Model-based tests: every backend against one obviously-correct reference model.
 
 A fake clock drives all three backends (for redis it is passed to the scripts instead of the
-server's TIME), so expiry is exact and repeatable; times and TTLs are whole seconds so float
-and integer-ms arithmetic agree at the boundary. Agents are separate store instances (separate
-connections; for sqlite separate liveness handles), so ``crash`` is real: the crashed agent's
-handle is closed exactly as the kernel would drop it, and it comes back as a new process.
+server's TIME), so expiry and the clock floor of tokens are exact and repeatable; times and TTLs
+are whole seconds so float and integer-ms arithmetic agree at the boundary. Agents are separate
+store instances (separate connections), each with a real process of its own that bound leases
+are tied to, so ``crash`` is real: the agent's process is SIGKILLed and it comes back as a new
+process under the same name.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -54,16 +56,27 @@ class Rec:
     holder: tuple[str, int] | None  # (agent, generation) whose death ends the lease
 
 
+def next_token(last: int, now: float) -> int:
+    """The token rule: past the last one, and at least the clock in microseconds, so tokens keep
+    growing when the store is lost."""
+    return max(last + 1, int(now * 1_000_000))
+
+
+def agent_process() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["sleep", "1000"])
+
+
 class LeaseMachine(RuleBasedStateMachine):
     """Subclasses say how to open one agent's store and whether holder liveness exists."""
 
-    liveness: ClassVar[bool] = False
+    liveness: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
         self.model: dict[str, Rec] = {}
         self.generation = dict.fromkeys(AGENTS, 0)
+        self.procs = {a: agent_process() for a in AGENTS}
         self.stores: dict[str, LeaseStore] = {a: self.open_store(a) for a in AGENTS}
         self.issued: list[Lease] = []
 
@@ -73,6 +86,9 @@ class LeaseMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         for store in self.stores.values():
             store.close()
+        for proc in self.procs.values():
+            proc.kill()
+            proc.wait()
 
     # --- the reference model ----------------------------------------------------------------
 
@@ -89,12 +105,12 @@ class LeaseMachine(RuleBasedStateMachine):
     @rule(agent=st.sampled_from(AGENTS), task=st.sampled_from(TASKS), ttl=st.sampled_from(TTLS_MS), bind=st.booleans())
     def acquire(self, agent: str, task: str, ttl: int, bind: bool) -> None:
         rec = self.model.get(task)
-        got = self.stores[agent].acquire(task, agent, ttl, bind=bind)
+        got = self.stores[agent].acquire(task, agent, ttl, bind_pid=self.procs[agent].pid if bind else None)
         if self.held(rec):
             assert got is None, f"{task} granted to {agent} while held by {rec}"
             return
         assert got is not None, f"{task} free but not granted"
-        token = (rec.token if rec else 0) + 1
+        token = next_token(rec.token if rec else 0, self.clock.now)
         assert (got.task, got.owner, got.token) == (task, agent, token)
         assert got.expires_at == self.clock.now + ttl / 1000
         holder = (agent, self.generation[agent]) if bind and self.liveness else None
@@ -149,15 +165,18 @@ class LeaseMachine(RuleBasedStateMachine):
     @rule(agent=st.sampled_from(AGENTS))
     def crash(self, agent: str) -> None:
         """The agent's process dies and a new one takes its place under the same name."""
+        self.procs[agent].kill()
+        self.procs[agent].wait()
         self.stores[agent].close()
         self.generation[agent] += 1
+        self.procs[agent] = agent_process()
         self.stores[agent] = self.open_store(agent)
 
     @rule(agent=st.sampled_from(AGENTS), task=st.sampled_from(TASKS), data=st.data())
     def check(self, agent: str, task: str, data: st.DataObject) -> None:
         rec = self.model.get(task)
         latest = rec.token if rec else 0
-        token = data.draw(st.integers(0, latest + 1))
+        token = data.draw(st.sampled_from([latest - 1, latest, latest + 1]) | st.integers(0, latest + 1))
         assert self.stores[agent].check(task, token) == (rec is not None and token == latest)
 
     @invariant()
@@ -188,15 +207,10 @@ class MemoryMachine(LeaseMachine):
         return self.clock.now
 
     def open_store(self, agent: str) -> LeaseStore:
-        return self.shared  # one process: every agent shares the dict; crash is a no-op
-
-    def teardown(self) -> None:
-        pass
+        return self.shared  # one process: every agent shares the dict (closing it is a no-op)
 
 
 class SqliteMachine(LeaseMachine):
-    liveness = True
-
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="lock-model-"))
         super().__init__()
@@ -210,6 +224,9 @@ class SqliteMachine(LeaseMachine):
 
 
 class RedisMachine(LeaseMachine):
+    """No holder liveness across machines: a bound lease lives until released or expired."""
+
+    liveness = False
     url: ClassVar[str] = ""
 
     def __init__(self) -> None:

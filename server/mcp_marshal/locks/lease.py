@@ -42,11 +42,13 @@ class LeaseRef:
 class Lease:
     """One grant of a task to an owner.
 
-    ``token`` is the fencing token: it strictly increases per task across all processes and
-    store restarts, so a resource that remembers the highest token it has seen can reject a
-    writer whose lease has already passed to someone else. Times are epoch seconds.
-    ``holder`` names the process whose death ends the lease at once (sqlite only; ``None``
-    means the lease lives until released or expired).
+    ``token`` is the fencing token: it strictly increases per task across all processes, store
+    restarts and even the loss of the store (it is never below the clock in microseconds, see
+    ``rules.next_token``), so a resource that remembers the highest token it has seen can
+    reject a writer whose lease has already passed to someone else. It stays below 2**53.
+    Times are epoch seconds. ``holder`` names the process whose death ends the lease at once
+    (``PID:START:BOOT``, see ``liveness``; sqlite and memory only; ``None`` means the lease
+    lives until released or expired).
     """
 
     task: str
@@ -88,11 +90,13 @@ class LeaseStore(Protocol):
     Every method may raise ``LockStoreUnavailable``; none ever reports a grant it did not make.
     """
 
-    def acquire(self, task: str, owner: str, ttl_ms: int, *, bind: bool = False) -> Lease | None:
+    def acquire(self, task: str, owner: str, ttl_ms: int, *, bind_pid: int | None = None) -> Lease | None:
         """Grant ``task`` to ``owner`` if nobody holds it; ``None`` if it is held.
 
-        ``bind=True`` ties the lease to this process: once it dies the lease is reclaimable at
-        once (sqlite; other backends ignore it and rely on the TTL).
+        ``bind_pid`` ties the lease to that running process (0: the caller's own): once it
+        dies the lease is reclaimable at once, whoever took it (sqlite, memory; redis ignores
+        it and relies on the TTL). Raises ``UnknownProcess`` if it names no running process,
+        and ``InvalidTtl`` unless 1 <= ``ttl_ms`` <= ``MAX_TTL_MS``.
         """
         ...
 
@@ -121,7 +125,9 @@ class LeaseStore(Protocol):
         ...
 
     def read_log(self, cursor: str, limit: int = 1000) -> tuple[list[LogEntry], bool]:
-        """Entries after ``cursor`` (oldest first) and whether some were pruned in between."""
+        """Entries after ``cursor`` (oldest first) and whether some were lost in between: pruned
+        (the log is bounded) or gone with the store. ``"0"`` is the beginning; after ``True``,
+        take a fresh snapshot (``list``, ``log_end``)."""
         ...
 
     def describe(self) -> str:

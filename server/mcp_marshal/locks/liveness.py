@@ -1,58 +1,99 @@
-"""Process liveness through ``flock``: the kernel drops the lock the moment a process dies.
+"""Whether the process a lease is bound to still runs: asked of the process itself, never a file.
 
-A holder keeps an exclusive ``flock`` on its own file for as long as it lives. Anyone can test
-it with a non-blocking ``flock``: success means nobody holds the file, so the holder is dead.
-The fd is close-on-exec, so commands started with ``exec`` never keep a dead holder alive; a
-plain ``fork`` without exec does share it (don't fork a process that holds leases).
+A holder is written ``PID:START:BOOT``: the pid, its start time (``/proc/PID/stat`` field 22,
+or psutil's create time elsewhere) and the boot id. Another process that later gets the same
+pid has another start time, and a reboot another boot id, so neither can keep a dead holder's
+lease alive; a stopped (SIGSTOP) holder is alive, a zombie is dead. Pids are per machine (and per
+pid namespace): bound leases are for stores on one machine.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import functools
 import os
-import uuid
-from pathlib import Path
+
+from mcp_marshal.errors import UserError
+from mcp_marshal.supervise.lifeline import _is_live, process_start_time
+from mcp_marshal.supervise.watchdog import boot_id
+
+_UNKNOWN = "-"
 
 
-class Holder:
-    """This process's liveness handle in ``directory``; created lazily by the sqlite store."""
+class UnknownProcess(UserError):
+    """A lease was to be bound to a process that is not running."""
 
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.id = f"{os.getpid()}-{uuid.uuid4().hex[:16]}"
-        self._path = directory / self.id
-        self._fd: int | None = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    @property
-    def alive(self) -> bool:
-        return self._fd is not None
-
-    def close(self) -> None:
-        """Give up liveness (as if the process had died): leases bound to it become reclaimable."""
-        if self._fd is None:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            self._path.unlink()
-        os.close(self._fd)
-        self._fd = None
+    code = "unknown_process"
 
 
-def holder_alive(directory: Path, holder: str) -> bool:
-    """True while the process owning ``holder`` lives; removes the file of a dead one."""
-    path = directory / holder
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+@functools.cache
+def _boot() -> str:
+    return boot_id() or _UNKNOWN
+
+
+@functools.cache
+def _identity(pid: int) -> str | None:
+    """``holder_of`` for this process, read once per pid (a forked child has another pid)."""
+    start = process_start_time(pid)
+    return None if start is None else f"{pid}:{start}:{_boot()}"
+
+
+def holder_of(pid: int) -> str:
+    """The holder string of the running process ``pid`` (0: the calling process).
+
+    Raises ``UnknownProcess`` if no such process runs.
+    """
+    own = os.getpid()
+    if pid == 0 or pid == own:
+        identity = _identity(own)
+        if identity is not None:
+            return identity
+        pid = own
+    if pid < 0:
+        raise UnknownProcess(f"cannot bind a lease to process {pid}: not a process id")
+    start = process_start_time(pid)
+    if not _is_live(pid, start):
+        raise UnknownProcess(f"cannot bind a lease to process {pid}: no such process is running")
+    return f"{pid}:{_UNKNOWN if start is None else start}:{_boot()}"
+
+
+def own_holder() -> str | None:
+    """This process's holder string (``None`` where its start time cannot be known)."""
+    return _identity(os.getpid())
+
+
+def holder_pid(holder: str) -> int | None:
+    """The pid a holder names, for display; ``None`` if it names none."""
+    head = holder.split(":", 1)[0].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def holder_alive(holder: str) -> bool:
+    """True while the process ``holder`` names runs, and is the same process.
+
+    Never raises: a holder it cannot read counts as alive, so its lease ends with its TTL and is
+    never granted twice. A holder of an older version (``PID-RANDOM``, a flock file) is alive
+    while its pid exists.
+    """
+    if holder == own_holder():
+        return True
+    parts = holder.split(":")
+    if len(parts) != 3:
+        pid = holder_pid(holder)
+        return pid is None or _is_live(pid, None)
+    pid_text, start_text, boot = parts
+    if not pid_text.isdigit():
+        return True
+    if boot != _UNKNOWN and _boot() != _UNKNOWN and boot != _boot():
         return False
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return False
-    finally:
-        os.close(fd)
+        start: int | float | None = None if start_text == _UNKNOWN else _parse_start(start_text)
+    except ValueError:
+        return True
+    try:
+        return _is_live(int(pid_text), start)
+    except OSError:
+        return True
+
+
+def _parse_start(text: str) -> int | float:
+    return int(text) if text.isdigit() else float(text)

@@ -6,71 +6,69 @@ import threading
 import time
 
 from mcp_marshal.locks import rules
-from mcp_marshal.locks.lease import Clock, Lease, LeaseKey, LogEntry, LogKind
-from mcp_marshal.locks.rules import Record
+from mcp_marshal.locks.lease import Clock, Lease, LeaseKey, LogEntry
+from mcp_marshal.locks.liveness import holder_alive, holder_of
+from mcp_marshal.locks.rules import Change, Record
+from mcp_marshal.locks.ttl import check_ttl
 
-_LOG_KEEP = 10_000
+LOG_KEEP = 10_000
+"""Log entries kept; older ones are pruned (``read_log`` reports it)."""
 
 
 class MemoryStore:
-    """The pure rules over a dict. ``bind`` is accepted and ignored: leases die with the process."""
+    """The pure rules over a dict, thread-safe. Leases die with this process at the latest."""
 
-    def __init__(self, *, clock: Clock = time.time) -> None:
+    def __init__(self, *, clock: Clock = time.time, log_keep: int = LOG_KEEP) -> None:
         self._clock = clock
+        self._keep = log_keep
         self._records: dict[str, Record] = {}
         self._log: list[LogEntry] = []
         self._seq = 0
         self._lock = threading.Lock()
 
-    def _append(self, kind: LogKind, rec: Record, owner: str, now: float) -> None:
-        self._seq += 1
-        self._log.append(LogEntry(str(self._seq), kind, rec.task, owner, rec.token, rec.expires_at, now))
-        if len(self._log) > 2 * _LOG_KEEP:
-            del self._log[:-_LOG_KEEP]
+    def _apply(self, change: Change | None, now: float) -> Record | None:
+        if change is None:
+            return None
+        self._records[change.record.task] = change.record
+        for kind, rec in change.log:
+            self._seq += 1
+            assert rec.owner is not None
+            self._log.append(
+                LogEntry(str(self._seq), kind, rec.task, rec.owner, rec.token, rec.expires_at, now, rec.holder)
+            )
+        if len(self._log) > self._keep + max(1, self._keep // 10):  # prune in steps, not on every call
+            del self._log[: -self._keep]
+        return change.record
 
-    def acquire(self, task: str, owner: str, ttl_ms: int, *, bind: bool = False) -> Lease | None:
+    def acquire(self, task: str, owner: str, ttl_ms: int, *, bind_pid: int | None = None) -> Lease | None:
+        check_ttl(ttl_ms)
+        holder = holder_of(bind_pid) if bind_pid is not None else None
         with self._lock:
             now = self._clock()
-            old = self._records.get(task)
-            if rules.is_held(old, now):
-                return None
-            new = rules.grant(old, task, owner, now, ttl_ms, None)
-            self._records[task] = new
-            if old is not None and old.owner is not None:
-                self._append("expired", old, old.owner, now)
-            self._append("acquired", new, owner, now)
-            return new.lease()
+            change = rules.acquire(self._records.get(task), task, owner, now, ttl_ms, holder, holder_alive)
+            rec = self._apply(change, now)
+            return rec.lease() if rec is not None else None
 
     def renew(self, lease: LeaseKey, ttl_ms: int) -> Lease | None:
         with self._lock:
             now = self._clock()
-            rec = self._records.get(lease.task)
-            if rec is None or not rules.matches(rec, lease) or not rules.is_held(rec, now):
-                return None
-            new = rules.renewed(rec, now, ttl_ms)
-            self._records[lease.task] = new
-            self._append("renewed", new, lease.owner, now)
-            return new.lease()
+            rec = self._apply(rules.renew(self._records.get(lease.task), lease, now, ttl_ms, holder_alive), now)
+            return rec.lease() if rec is not None else None
 
     def release(self, lease: LeaseKey) -> bool:
         with self._lock:
             now = self._clock()
-            rec = self._records.get(lease.task)
-            if rec is None or not rules.matches(rec, lease) or not rules.is_held(rec, now):
-                return False
-            self._records[lease.task] = rules.released(rec, now)
-            self._append("released", rec, lease.owner, now)
-            return True
+            return self._apply(rules.release(self._records.get(lease.task), lease, now, holder_alive), now) is not None
 
     def get(self, task: str) -> Lease | None:
         with self._lock:
             rec = self._records.get(task)
-            return rec.lease() if rec is not None and rules.is_held(rec, self._clock()) else None
+            return rec.lease() if rec is not None and rules.is_held(rec, self._clock(), holder_alive) else None
 
     def list(self) -> list[Lease]:
         with self._lock:
             now = self._clock()
-            return [r.lease() for _, r in sorted(self._records.items()) if rules.is_held(r, now)]
+            return [r.lease() for _, r in sorted(self._records.items()) if rules.is_held(r, now, holder_alive)]
 
     def check(self, task: str, token: int) -> bool:
         with self._lock:
@@ -81,11 +79,11 @@ class MemoryStore:
         return str(self._seq)
 
     def read_log(self, cursor: str, limit: int = 1000) -> tuple[list[LogEntry], bool]:
+        after = rules.log_position(cursor)
         with self._lock:
-            after = int(cursor)
-            out = [e for e in self._log if int(e.cursor) > after][:limit]
             first = int(self._log[0].cursor) if self._log else self._seq + 1
-            return out, after + 1 < first and after < self._seq
+            out = self._log[max(0, after + 1 - first) :][:limit]
+            return out, (after + 1 < first and after < self._seq) or after > self._seq
 
     def describe(self) -> str:
         return "memory"

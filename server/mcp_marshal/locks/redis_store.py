@@ -1,11 +1,12 @@
 """Leases in one Redis instance, for teams whose agents run on several machines.
 
-Every operation is one Lua script, so the compare-and-set and the fence counter ``INCR`` happen
+Every operation is one Lua script, so the compare-and-set and the fence counter happen
 atomically on the server. Time comes from the server's ``TIME`` (one clock for every machine)
-unless a test injects a clock. The fence counter has no TTL: tokens survive as long as the
-Redis data does (use AOF, ``appendfsync always`` where a repeated token would hurt). Holder
-liveness is not tracked: a dead holder's lease ends with its TTL. Not for Redis Cluster (the
-scripts build key names), and not Redlock.
+unless a test injects a clock. The next token is the fence counter + 1, and never below the
+server's clock in microseconds (``rules.next_token``), so tokens keep growing when the data is
+lost (``FLUSHALL``, a restart without persistence) as long as that clock does not go back.
+Holder liveness is not tracked (a pid means nothing on another machine): a dead holder's lease
+ends with its TTL. Not for Redis Cluster (the scripts build key names), and not Redlock.
 """
 
 from __future__ import annotations
@@ -14,22 +15,25 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from mcp_marshal.locks import rules
 from mcp_marshal.locks.lease import Clock, Lease, LeaseKey, LockStoreUnavailable, LogEntry
+from mcp_marshal.locks.rules import sane_time, token_floor
+from mcp_marshal.locks.ttl import check_ttl
 
 T = TypeVar("T")
 
-# ARGV[1] is the time in ms, or "" to use the server's clock.
+# ARGV[1] is the time in microseconds, or "" to use the server's clock; `now` is in ms. Numbers
+# above 2^31 reach Redis through string.format: Lua's own tostring keeps only 14 digits.
 _NOW = """
-local now = tonumber(ARGV[1])
-if not now then
+local now_us = tonumber(ARGV[1])
+if not now_us then
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
+local now = math.floor(now_us / 1000)
 local p = ARGV[2]
 local function log(kind, task, owner, token, exp)
   redis.call('XADD', p .. 'log', 'MAXLEN', '~', 10000, '*', 'k', kind, 't', task, 'o', owner,
-             'n', token, 'e', exp, 'ts', now)
+             'n', token, 'e', string.format('%d', exp), 'ts', string.format('%d', now))
 end
 """
 
@@ -41,9 +45,12 @@ local task, owner, ttl, extra = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(AR
 local key = p .. 'lease:' .. task
 local cur = redis.call('HMGET', key, 'owner', 'token', 'expires')
 if cur[1] and tonumber(cur[3]) > now then return {0} end
-local token = redis.call('INCR', p .. 'fence:' .. task)
+local fence = p .. 'fence:' .. task
+local token = string.format('%d', math.max(tonumber(redis.call('GET', fence) or '0') + 1, now_us))
+redis.call('SET', fence, token)
 local exp = now + ttl
-redis.call('HSET', key, 'owner', owner, 'token', token, 'acquired', now, 'expires', exp)
+redis.call('HSET', key, 'owner', owner, 'token', token, 'acquired', string.format('%d', now),
+           'expires', string.format('%d', exp))
 redis.call('PEXPIRE', key, ttl + extra)
 redis.call('ZADD', p .. 'index', exp, task)
 if cur[1] then log('expired', task, cur[1], cur[2], cur[3]) end
@@ -61,7 +68,7 @@ local key = p .. 'lease:' .. task
 local cur = redis.call('HMGET', key, 'owner', 'token', 'expires', 'acquired')
 if cur[1] ~= owner or cur[2] ~= token or tonumber(cur[3]) <= now then return {0} end
 local exp = now + ttl
-redis.call('HSET', key, 'expires', exp)
+redis.call('HSET', key, 'expires', string.format('%d', exp))
 redis.call('PEXPIRE', key, ttl + extra)
 redis.call('ZADD', p .. 'index', exp, task)
 log('renewed', task, owner, token, exp)
@@ -106,6 +113,14 @@ return out
 )
 
 _EXTRA_PX_INJECTED = 3_600_000  # with a test clock, keys outlive their logical expiry
+
+
+def _seconds(ms: Any) -> float:
+    """Milliseconds as Redis returns them (an integer, or text an older version wrote) in sane seconds."""
+    try:
+        return sane_time(float(ms) / 1000)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def redact_url(url: str) -> str:
@@ -165,21 +180,21 @@ class RedisStore:
             raise LockStoreUnavailable(f"redis at {self._url} unavailable: {exc}") from exc
 
     def _now_arg(self) -> str:
-        return "" if self._clock is None else str(round(self._clock() * 1000))
+        return "" if self._clock is None else str(token_floor(self._clock()))
 
     def _extra(self) -> int:
         return 0 if self._clock is None else _EXTRA_PX_INJECTED
 
-    def acquire(self, task: str, owner: str, ttl_ms: int, *, bind: bool = False) -> Lease | None:
-        rules.check_ttl(ttl_ms)
+    def acquire(self, task: str, owner: str, ttl_ms: int, *, bind_pid: int | None = None) -> Lease | None:
+        check_ttl(ttl_ms)
         args = [self._now_arg(), self._prefix, task, owner, int(ttl_ms), self._extra()]
         res = self._call(lambda: self._acquire(args=args))
         if not res or int(res[0]) != 1:
             return None
-        return Lease(task, owner, int(res[1]), int(res[2]) / 1000, int(res[3]) / 1000)
+        return Lease(task, owner, int(res[1]), _seconds(res[2]), _seconds(res[3]))
 
     def renew(self, lease: LeaseKey, ttl_ms: int) -> Lease | None:
-        rules.check_ttl(ttl_ms)
+        check_ttl(ttl_ms)
         args = [
             self._now_arg(),
             self._prefix,
@@ -192,7 +207,7 @@ class RedisStore:
         res = self._call(lambda: self._renew(args=args))
         if not res or int(res[0]) != 1:
             return None
-        return Lease(lease.task, lease.owner, lease.token, int(res[1]) / 1000, int(res[2]) / 1000)
+        return Lease(lease.task, lease.owner, lease.token, _seconds(res[1]), _seconds(res[2]))
 
     def release(self, lease: LeaseKey) -> bool:
         args = [self._now_arg(), self._prefix, lease.task, lease.owner, str(lease.token)]
@@ -201,7 +216,7 @@ class RedisStore:
     def _leases(self, task: str) -> list[Lease]:
         flat: list[Any] = self._call(lambda: self._list(args=[self._now_arg(), self._prefix, task]))
         out = [
-            Lease(flat[i], flat[i + 1], int(flat[i + 2]), int(flat[i + 3]) / 1000, int(flat[i + 4]) / 1000)
+            Lease(flat[i], flat[i + 1], int(flat[i + 2]), _seconds(flat[i + 3]), _seconds(flat[i + 4]))
             for i in range(0, len(flat), 5)
         ]
         return sorted(out, key=lambda lease: lease.task)
@@ -236,8 +251,8 @@ class RedisStore:
                 f["t"],
                 f["o"],
                 int(f["n"]),
-                int(float(f["e"])) / 1000,
-                int(float(f["ts"])) / 1000,
+                _seconds(f["e"]),
+                _seconds(f["ts"]),
             )
             for rid, f in rows
         ]

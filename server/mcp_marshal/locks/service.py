@@ -29,6 +29,8 @@ from mcp_marshal.events import (
     LeaseRenewed,
 )
 from mcp_marshal.locks.lease import Clock, Lease, LeaseRef, LeaseStore, LockStoreUnavailable, LogEntry
+from mcp_marshal.locks.liveness import holder_of
+from mcp_marshal.locks.ttl import check_ttl
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,9 +42,12 @@ _READ_LIMIT = 1000  # log entries per read_log call
 class LeaseService:
     """Acquire/renew/release/list/check for one store, publishing ``Lease*`` events on ``bus``.
 
-    ``bind=True`` ties leases taken here to this process (an editor window): when it dies they
-    are reclaimable at once (sqlite). Call ``start()`` inside the event loop, ``aclose()`` at
-    shutdown; the service owns and closes the store.
+    Leases taken here are bound to process ``bind_pid`` (0, the default: this process; e.g.
+    the editor's, from LSP ``initialize.processId``, so they outlive a language-server
+    restart; ``None``: not bound): when it dies they are reclaimable at once (sqlite, memory).
+    Raises ``UnknownProcess`` if ``bind_pid`` names no running process. Call ``start()`` inside
+    the event loop, ``aclose()`` at shutdown; the service owns and closes the store, and
+    closing it leaves bound leases to their process.
     """
 
     def __init__(
@@ -53,14 +58,16 @@ class LeaseService:
         default_ttl_ms: int = 600_000,
         clock: Clock = time.time,
         poll_interval_s: float = 0.5,
-        bind: bool = True,
+        bind_pid: int | None = 0,
     ) -> None:
+        if bind_pid is not None:
+            holder_of(bind_pid)  # fail now, not at the first acquire
         self.store = store
         self.default_ttl_ms = default_ttl_ms
         self._bus = bus
         self._clock = clock
         self._poll = poll_interval_s
-        self._bind = bind
+        self._bind_pid = bind_pid
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="leases")
         self._known: dict[str, Lease] = {}
         self._cursor = "0"
@@ -93,15 +100,21 @@ class LeaseService:
 
     # --- calls (the LSP commands map 1:1 onto these) ----------------------------------------
 
+    def _ttl(self, ttl_ms: int | None) -> int:
+        """``ttl_ms``, or the default when it is left out (0 is an error, not the default)."""
+        return check_ttl(self.default_ttl_ms if ttl_ms is None else ttl_ms)
+
     async def acquire(self, task: str, owner: str, ttl_ms: int | None = None) -> Lease | None:
-        lease = await self._call(self.store.acquire, task, owner, ttl_ms or self.default_ttl_ms, bind=self._bind)
+        """Raises ``InvalidTtl`` unless ``ttl_ms`` is ``None`` (the default) or 1 … ``MAX_TTL_MS``."""
+        ttl = self._ttl(ttl_ms)
+        lease = await self._call(self.store.acquire, task, owner, ttl, bind_pid=self._bind_pid)
         if lease is None:
             self._bus.publish(LeaseDenied(task=task, owner=owner, token=None))
         await self.sync()
         return lease
 
     async def renew(self, task: str, owner: str, token: int, ttl_ms: int | None = None) -> Lease | None:
-        lease = await self._call(self.store.renew, LeaseRef(task, owner, token), ttl_ms or self.default_ttl_ms)
+        lease = await self._call(self.store.renew, LeaseRef(task, owner, token), self._ttl(ttl_ms))
         if lease is None:
             self._bus.publish(LeaseDenied(task=task, owner=owner, token=token))
         await self.sync()
@@ -205,19 +218,11 @@ class LeaseService:
             del self._known[e.task]
             self._publish(LeaseExpired, e, e.ts)
 
-    def _own_holder(self) -> str | None:
-        return getattr(self.store, "holder_id", None)
-
     async def _expire_due(self) -> None:
-        """Confirm with the store the leases our timer says are over, or whose holder may be
-        dead, and publish ``LeaseExpired`` for each that really ended without a release."""
+        """Confirm with the store the leases our timer says are over, or bound to a process that
+        may have died, and publish ``LeaseExpired`` for each that really ended without a release."""
         now = self._clock()
-        mine = self._own_holder()
-        suspects = [
-            lease
-            for lease in self._known.values()
-            if lease.expires_at <= now or (lease.holder is not None and lease.holder != mine)
-        ]
+        suspects = [lease for lease in self._known.values() if lease.expires_at <= now or lease.holder is not None]
         if not suspects:
             return
         current = {lease.task: lease for lease in await self._call(self.store.list)}

@@ -7,15 +7,27 @@ from pathlib import Path
 
 from mcp_marshal.config.models import LocksSettings
 from mcp_marshal.locks.lease import Clock, LeaseStore, LockStoreUnavailable
+from mcp_marshal.paths import STATE_ENV
 
 DB_NAME = "locks.sqlite3"
 
 
 def default_db_path(workspace_file: Path) -> Path:
-    """The workspace's lease database in the user state directory (DESIGN §8)."""
+    """The workspace's lease database in the user state directory (DESIGN §8).
+
+    Raises ``LockStoreUnavailable`` when that directory cannot be created (read-only, or a file
+    in the way): for the user it is a store that cannot be reached, like a Redis that is down.
+    """
     from mcp_marshal.paths import workspace_state_dir
 
-    return workspace_state_dir(workspace_file) / DB_NAME
+    try:
+        return workspace_state_dir(workspace_file) / DB_NAME
+    except OSError as exc:
+        where = exc.filename or "the state directory"
+        raise LockStoreUnavailable(
+            f"cannot create the lease database's directory {where}: {exc.strerror or exc}"
+            f" (the state directory is set by ${STATE_ENV})"
+        ) from exc
 
 
 def open_store(
