@@ -56,6 +56,9 @@ async def test_servers_and_leases_as_tools(tmp_path: Path) -> None:
             lock = subprocess.run([*shell, "--json"], capture_output=True, text=True, timeout=60)
             assert lock.returncode == 1 and json.loads(lock.stdout)["holder"]["token"] == token
 
+            for ttl in (0, -5, 1e308, 604800001):  # the same check and words as the CLI and the LSP
+                refused = await a.call_tool("acquire_lease", {"task": "other", "ttl_ms": ttl})
+                assert refused.is_error and "TTL must be a whole number of milliseconds" in refused.content[0].text  # type: ignore[union-attr]
             bad = await a.call_tool("restart_server", {"server": "nope"})
             assert bad.is_error and "unknown server 'nope'" in bad.content[0].text  # type: ignore[union-attr]
             restarted = await call(a, "restart_server", server="s")

@@ -143,9 +143,11 @@ async def open_session(
     root: Path | None = None,
     progress: bool = True,
     telemetry: bool = False,
+    process_id: int | None = None,
     **more: Any,
 ) -> types.InitializeResult:
-    """Initialize with these ``initializationOptions`` (``more``: e.g. views=True)."""
+    """Initialize with these ``initializationOptions`` (``more``: e.g. views=True);
+    ``process_id``: the editor's pid we claim (default: this test process's)."""
     options: dict[str, Any] = {"trusted": trusted, "telemetry": telemetry, **more}
     if workspace_file is not None:
         options["workspaceFile"] = workspace_file.as_uri()
@@ -158,6 +160,7 @@ async def open_session(
             root_uri=folder.as_uri() if folder else None,
             workspace_folders=[types.WorkspaceFolder(uri=folder.as_uri(), name=folder.name)] if folder else None,
             initialization_options=options,
+            process_id=process_id,
         )
     )
 

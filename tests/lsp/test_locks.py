@@ -29,10 +29,13 @@ BAD_ARGS = [
     ("mcpMarshal.acquireLock", [], "missing TASK"),
     ("mcpMarshal.acquireLock", ["t"], "missing OWNER"),
     ("mcpMarshal.acquireLock", ["t", 7], "OWNER must be a non-empty string, got the number 7"),
-    ("mcpMarshal.acquireLock", ["t", "o", 0], "TTL_MS must be > 0"),
-    ("mcpMarshal.acquireLock", ["t", "o", -5], "TTL_MS must be an integer ≥ 0"),
-    ("mcpMarshal.acquireLock", ["t", "o", "1000"], "TTL_MS must be an integer ≥ 0, got a string"),
-    ("mcpMarshal.acquireLock", ["t", "o", 1.5], "TTL_MS must be an integer"),
+    # the one TTL check the CLI and the MCP tools use too (locks/ttl.py)
+    ("mcpMarshal.acquireLock", ["t", "o", 0], "TTL must be a whole number of milliseconds from 1 to 604800000"),
+    ("mcpMarshal.acquireLock", ["t", "o", -5], "got -5; leave it out for the default"),
+    ("mcpMarshal.acquireLock", ["t", "o", 1e308], "got 1e+308"),
+    ("mcpMarshal.acquireLock", ["t", "o", "soon"], 'got "soon"'),
+    ("mcpMarshal.acquireLock", ["t", "o", 1.5], "got 1.5"),
+    ("mcpMarshal.renewLock", ["t", "o", 1, 604800001], "from 1 to 604800000 (7 days), got 604800001"),
     ("mcpMarshal.acquireLock", ["t", "o", 1000, "x"], "at most 3 argument"),
     ("mcpMarshal.renewLock", ["t", "o"], "missing TOKEN"),
     ("mcpMarshal.renewLock", ["t", "o", "one"], "TOKEN must be an integer ≥ 0, got a string"),
@@ -108,7 +111,16 @@ async def test_lock_commands(client: LanguageClient, tmp_path: Path) -> None:
 
 async def test_leases_shared_with_the_cli(client: LanguageClient, tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
-    await open_session(client, ws)
+    editor = subprocess.Popen(["sleep", "600"])  # stands in for the editor's process (initialize.processId)
+    try:
+        await _shared_with_the_cli(client, ws, editor)
+    finally:
+        editor.kill()
+        editor.wait()
+
+
+async def _shared_with_the_cli(client: LanguageClient, ws: Path, editor: subprocess.Popen[bytes]) -> None:
+    await open_session(client, ws, process_id=editor.pid)
     assert await command(client, "mcpMarshal.listLocks") == {"locks": []}  # the editor's first view
     cli = ("--workspace", str(ws))
 
@@ -136,13 +148,18 @@ async def test_leases_shared_with_the_cli(client: LanguageClient, tmp_path: Path
     )
     await wait_until(_lock_event(client, "LeaseExpired", "short", "cli"), "lockChanged LeaseExpired")
 
-    # the editor's lease is bound to the language server: once it dies, the task is free at once
+    # the editor's lease is bound to the editor: a language server that dies (and is restarted)
+    # leaves it to the agent still working in the editor; once the editor is gone, it is free
     lsp = _lsp_process()
     lsp.send_signal(signal.SIGKILL)
     await asyncio.to_thread(lsp.wait, 30)
     client.capabilities = None  # nobody left to shut down
     code, out = await run_cli("lock", "acquire", "review", "--owner", "cli", *cli)
-    assert code == 0 and out["acquired"] is True and out["lease"]["token"] > mine["lease"]["token"]
+    assert code == 1 and out["holder"]["owner"] == "editor"
+    editor.kill()
+    editor.wait()
+    code, out = await run_cli("lock", "acquire", "review", "--owner", "cli", *cli)
+    assert code == 0 and out["acquired"] is True and out["lease"]["token"] > mine["lease"]["token"], out
 
 
 def _lsp_process() -> psutil.Process:

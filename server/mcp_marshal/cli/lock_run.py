@@ -32,7 +32,8 @@ from mcp_marshal.cli.locks import (
     warn,
 )
 from mcp_marshal.locks import Lease, LeaseStore, LockStoreUnavailable, parse_ttl_ms, renew_interval
-from mcp_marshal.supervise.lifeline import Lifeline, _wait_groups_gone
+from mcp_marshal.supervise.lifeline import Lifeline
+from mcp_marshal.supervise.reaper import wait_groups_gone
 
 TOKEN_ENV = "MCP_MARSHAL_FENCING_TOKEN"
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -206,9 +207,9 @@ async def _end_group(proc: subprocess.Popen[bytes]) -> None:
         _signal_group(proc.pid, signal.SIGKILL)
         await asyncio.to_thread(proc.wait)
     _signal_group(proc.pid, signal.SIGTERM)
-    if await asyncio.to_thread(_wait_groups_gone, [proc.pid], TERM_GRACE_S):
+    if await asyncio.to_thread(wait_groups_gone, [proc.pid], TERM_GRACE_S):
         _signal_group(proc.pid, signal.SIGKILL)
-        await asyncio.to_thread(_wait_groups_gone, [proc.pid], TERM_GRACE_S)
+        await asyncio.to_thread(wait_groups_gone, [proc.pid], TERM_GRACE_S)
 
 
 def _release(store: LeaseStore, lease: Lease) -> None:

@@ -21,6 +21,7 @@ from mcp_marshal import __version__
 from mcp_marshal.errors import UserError
 from mcp_marshal.gateway.hub import KNOWN_VERSIONS, AgentSession, Message, Outbox, error_response
 from mcp_marshal.locks import Lease, LeaseService, LockStoreUnavailable
+from mcp_marshal.locks.ttl import MAX_TTL_MS, parse_ttl_ms
 from mcp_marshal.supervise.mcp_stdio import as_dict, json_object
 from mcp_marshal.supervise.orchestrator import Orchestrator
 
@@ -34,7 +35,12 @@ INSTRUCTIONS = (
 
 _TASK = {"type": "string", "minLength": 1, "description": "What the lease is for, e.g. 'src/db/migrations'."}
 _TOKEN = {"type": "integer", "minimum": 1, "description": "The fencing token acquire_lease gave you."}
-_TTL = {"type": "integer", "minimum": 1, "description": "Lifetime in milliseconds (default: the workspace's)."}
+_TTL = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_TTL_MS,
+    "description": "Lifetime in milliseconds, at most 7 days (default: the workspace's).",
+}
 _SERVER = {"type": "string", "minLength": 1, "description": "A server name, as list_servers gives it."}
 _LEASE_OUT = {
     "type": "object",
@@ -152,7 +158,6 @@ class MarshalServer:
 
     orchestrator: Callable[[], Orchestrator | None]
     leases: Callable[[], Awaitable[LeaseService]]
-    validate_ttl: Callable[[Any], int | None] = lambda value: value
     sessions: dict[str, AgentSession] = field(default_factory=lambda: dict[str, AgentSession]())
     _bound: dict[str, list[_Held]] = field(default_factory=lambda: dict[str, list[_Held]]())
     _releasing: set[asyncio.Task[None]] = field(default_factory=lambda: set[asyncio.Task[None]]())
@@ -266,7 +271,7 @@ class MarshalServer:
         return f"{client} (session {session.id[:8]})"
 
     async def _tool_acquire_lease(self, session: AgentSession, args: dict[str, Any]) -> dict[str, Any]:
-        task, owner, ttl = _text(args, "task"), self._owner(session, args), self.validate_ttl(args.get("ttl_ms"))
+        task, owner, ttl = _text(args, "task"), self._owner(session, args), parse_ttl_ms(args.get("ttl_ms"))
         bind = args.get("bind_to_session", True)
         if not isinstance(bind, bool):
             raise ToolError("bind_to_session must be true or false")
@@ -280,7 +285,7 @@ class MarshalServer:
         return {"acquired": True, "lease": lease_out(lease)}
 
     async def _tool_renew_lease(self, session: AgentSession, args: dict[str, Any]) -> dict[str, Any]:
-        task, token, ttl = _text(args, "task"), _int(args, "token"), self.validate_ttl(args.get("ttl_ms"))
+        task, token, ttl = _text(args, "task"), _int(args, "token"), parse_ttl_ms(args.get("ttl_ms"))
         owner = self._owner(session, args)
         lease = await (await self.leases()).renew(task, owner, token, ttl)
         return {"renewed": lease is not None, **({"lease": lease_out(lease)} if lease else {})}

@@ -13,8 +13,7 @@ import functools
 import os
 
 from mcp_marshal.errors import UserError
-from mcp_marshal.supervise.lifeline import _is_live, process_start_time
-from mcp_marshal.supervise.watchdog import boot_id
+from mcp_marshal.supervise.procfs import boot_id, is_live, process_start_time
 
 _UNKNOWN = "-"
 
@@ -51,7 +50,7 @@ def holder_of(pid: int) -> str:
     if pid < 0:
         raise UnknownProcess(f"cannot bind a lease to process {pid}: not a process id")
     start = process_start_time(pid)
-    if not _is_live(pid, start):
+    if not is_live(pid, start):
         raise UnknownProcess(f"cannot bind a lease to process {pid}: no such process is running")
     return f"{pid}:{_UNKNOWN if start is None else start}:{_boot()}"
 
@@ -79,7 +78,7 @@ def holder_alive(holder: str) -> bool:
     parts = holder.split(":")
     if len(parts) != 3:
         pid = holder_pid(holder)
-        return pid is None or _is_live(pid, None)
+        return pid is None or is_live(pid, None)
     pid_text, start_text, boot = parts
     if not pid_text.isdigit():
         return True
@@ -90,7 +89,7 @@ def holder_alive(holder: str) -> bool:
     except ValueError:
         return True
     try:
-        return _is_live(int(pid_text), start)
+        return is_live(int(pid_text), start)
     except OSError:
         return True
 

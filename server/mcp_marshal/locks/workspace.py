@@ -40,7 +40,9 @@ def opens_untrusted(settings: LocksSettings) -> bool:
 class WorkspaceLeases:
     """The lease service of one workspace; ``configure`` (re)opens it when the settings change."""
 
-    def __init__(self, bus: EventBus, *, bind_pid: int | None = None) -> None:
+    def __init__(self, bus: EventBus, *, bind_pid: int = 0) -> None:
+        """``bind_pid``: whose death frees the leases taken here (0: this process; the language
+        server passes the editor's ``processId``)."""
         self._bus = bus
         self._bind_pid = bind_pid
         self._settings: LocksSettings | None = None
@@ -84,13 +86,20 @@ class WorkspaceLeases:
 
     async def _open(self) -> LeaseService:
         from mcp_marshal.locks import LeaseService, open_store
+        from mcp_marshal.locks.liveness import UnknownProcess
 
         assert self._settings is not None
         try:
             store = await asyncio.to_thread(open_store, self._settings, self._file)
         except StateUnavailable as exc:
             raise LockStoreUnavailable(str(exc)) from exc
-        service = LeaseService(store, self._bus, default_ttl_ms=self._settings.default_ttl_ms)
+        try:
+            service = LeaseService(
+                store, self._bus, default_ttl_ms=self._settings.default_ttl_ms, bind_pid=self._bind_pid
+            )
+        except UnknownProcess:  # an editor in another pid namespace: we live and die with it anyway
+            log.info("process %s is not visible here; leases are bound to this process", self._bind_pid)
+            service = LeaseService(store, self._bus, default_ttl_ms=self._settings.default_ttl_ms, bind_pid=0)
         try:
             await service.start()
         except BaseException:

@@ -47,7 +47,7 @@ class WorkspaceSession:
         self.bus = EventBus()
         self.redactor = Redactor()
         self.telemetry = WorkspaceTelemetry(self.bus, self.redactor, send=ls.telemetry_event, enabled=options.telemetry)
-        self.leases = WorkspaceLeases(self.bus, bind_pid=client_pid)
+        self.leases = WorkspaceLeases(self.bus, bind_pid=client_pid or 0)
         self.supervisor = Supervisor(
             file,
             self.bus,

@@ -107,7 +107,7 @@ def reap_stale(ledger_dir: Path, *, own: Path | None = None, wait_s: float = REA
             pending[path] = to_kill
             continue
         pending[path] = []  # an earlier boot: every process it recorded is long gone
-    alive = _wait_groups_gone(report.killed, wait_s)
+    alive = wait_groups_gone(report.killed, wait_s)
     report.survivors = sorted(alive)
     for path, pgids in pending.items():
         if not alive.intersection(pgids):
@@ -118,7 +118,7 @@ def reap_stale(ledger_dir: Path, *, own: Path | None = None, wait_s: float = REA
     return report
 
 
-def _wait_groups_gone(pgids: list[int], wait_s: float) -> set[int]:
+def wait_groups_gone(pgids: list[int], wait_s: float) -> set[int]:
     """Poll until no non-zombie process is left in ``pgids``; return those still alive at the deadline."""
     deadline = time.monotonic() + wait_s
     remaining = set(pgids)

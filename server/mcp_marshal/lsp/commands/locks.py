@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from mcp_marshal.locks.ttl import InvalidTtl, parse_ttl_ms
 from mcp_marshal.lsp.commands.args import Args, Command, RequestFailed
 from mcp_marshal.wire import AcquireLockResult, ListLocksResult, ReleaseLockResult, RenewLockResult
 from mcp_marshal.wire import Lease as WireLease
@@ -48,10 +49,11 @@ def _lease(lease: Lease | None) -> WireLease | None:
 
 
 def _ttl(args: Args, index: int) -> int | None:
-    ttl = args.integer(index, "TTL_MS")
-    if ttl == 0:
-        raise args.invalid("TTL_MS must be > 0 (leave it out for mcpMarshal.locks.defaultTtlMs)")
-    return ttl
+    """The one TTL check (``parse_ttl_ms``): the CLI and the MCP tools say the same."""
+    try:
+        return parse_ttl_ms(args.raw[index] if index < len(args.raw) else None)
+    except InvalidTtl as exc:
+        raise args.invalid(f"TTL_MS: {exc}") from exc
 
 
 def _token(args: Args, index: int) -> int:
