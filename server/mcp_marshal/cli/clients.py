@@ -21,13 +21,14 @@ from mcp_marshal.errors import UserError
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 CLIENTS = ("claude", "codex", "cursor", "vscode", "json")
-_VERBS = {"add": "add", "update": "update", "replace": "replace", "unchanged": "keep as is", "keep": "leave alone"}
+_VERBS = {"add": "add", "update": "update", "replace": "replace", "unchanged": "unchanged", "keep": "leave alone"}
 _DONE = {"add": "added", "update": "updated", "replace": "replaced", "unchanged": "unchanged", "keep": "left alone"}
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "clients",
+        usage="mcp-marshal clients [claude|codex|cursor|vscode|json] [WORKSPACE] [--write] [--force] [--config PATH]",
         help="print (or --write) the config entries that put an agent on the gateway",
         description="One entry per server the gateway serves, running `mcp-marshal connect NAME WORKSPACE`"
         " (no token is written: connect reads it). Files: claude .mcp.json, codex ~/.codex/config.toml,"
@@ -119,6 +120,8 @@ def _targets(values: list[str]) -> tuple[str, Path | None]:
     client, rest = ("json", values) if not values or values[0] not in CLIENTS else (values[0], values[1:])
     if rest and rest[0] in CLIENTS:
         raise UserError(f"name one client, then the workspace file (got {rest[0]!r} second)")
+    if rest and not Path(rest[0]).exists() and not rest[0].endswith(".code-workspace"):
+        raise UserError(f"unknown client {rest[0]!r}: one of {', '.join(CLIENTS)}")
     return client, Path(rest[0]) if rest else None
 
 
@@ -179,17 +182,21 @@ def _run(args: argparse.Namespace) -> int:
     file = Path(os.path.abspath(file))
     text, bom = read_text(file, str(file))
     merged = fmt.merge(text, entries, config.file, force=args.force, what=str(file))
+    if args.write:
+        say(f"{fmt.title}: {file}")
+    else:
+        say(f"{fmt.title}: {file} would get these entries (nothing written; --write merges them)")
     verbs = _DONE if args.write else _VERBS
     for action in merged.actions:
         why = f": {action.detail}" if action.detail else ""
         say(f"  {verbs[action.kind]} {action.name}{why}")
     if not args.write:
-        print(shown(fmt.snippet(entries)), end="")
-        say(f"{fmt.title}: these entries would be merged into {file} (nothing written; --write does it)")
+        kept = {a.name for a in merged.actions if a.kind == "keep"}
+        print(shown(fmt.snippet([e for e in entries if e.name not in kept])), end="")
         return 0
     if merged.changed:
         write_text(file, merged.text, bom)
-        say(f"{fmt.title}: wrote {file}")
+        say(f"wrote {file}")
     else:
-        say(f"{fmt.title}: {file} already has these entries; nothing written")
+        say("it already has these entries; nothing written")
     return 0
