@@ -173,3 +173,13 @@ def test_a_workspace_with_problems_gets_no_entries(tmp_path: Path) -> None:
     done = clients("claude", "--write", cwd=tmp_path)
     assert done.returncode == 1 and '"command" is required' in done.stderr
     assert not (tmp_path / ".mcp.json").exists()
+
+
+def test_what_the_workspace_names_is_shown_literally(tmp_path: Path) -> None:
+    write_workspace(tmp_path, {"evil\x1b]0;pwned\x07\u202e": conformance()})
+    shown = clients("claude", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    for text in (shown.stdout, shown.stderr):
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "evil\\u001b]0;pwned\\u0007\\u202e" in shown.stdout  # JSON escapes: the file hides nothing either
+    assert "evil\\x1b]0;pwned\\x07" in shown.stderr

@@ -32,14 +32,15 @@ from mcp_marshal.agents.connect_entries import Entry, Ownership, ownership
 from mcp_marshal.agents.jsonc_edit import CannotEdit
 from mcp_marshal.config.models import Config
 
-ActionKind = Literal["add", "update", "unchanged", "replace", "keep"]
+ActionKind = Literal["add", "update", "unchanged", "replace", "keep", "stale"]
 # Codex refuses other server names when it loads its configuration.
 _CODEX_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """What a merge does to one entry; ``keep`` (left alone) says why in ``detail``."""
+    """What a merge does to one entry; ``keep`` (left alone) says why in ``detail``; ``stale``
+    is an entry we wrote for a server the workspace no longer has (left for the user to remove)."""
 
     name: str
     kind: ActionKind
@@ -143,6 +144,20 @@ def _decide(current: Any, new: Mapping[str, Any], e: Entry, workspace: Path, for
     return Action(e.name, "keep", f"an entry of this name is there and {why}; --force replaces it")
 
 
+def _stale(existing: Mapping[str, Any], entries: Sequence[Entry], workspace: Path) -> list[Action]:
+    names = {e.name for e in entries}
+    why = "written for this workspace, which has no such server now; remove it if it is not wanted"
+    return [
+        Action(name, "stale", why)
+        for name, value in existing.items()
+        if name not in names and ownership(_plain(value), name, workspace) == "ours"
+    ]
+
+
+def _plain(value: Any) -> Any:
+    return value.unwrap() if isinstance(value, Table | InlineTable) else value
+
+
 # --- JSON / JSONC ------------------------------------------------------------------------------
 
 
@@ -171,7 +186,7 @@ def _merge_json(
                         text = jsonc_edit.set_value(text, [fmt.key, e.name, "env", var], value, what=what)
                 else:
                     text = jsonc_edit.set_value(text, [fmt.key, e.name, k], v, what=what)
-    return Merged(text, tuple(actions))
+    return Merged(text, (*actions, *_stale(servers, entries, workspace)))
 
 
 # --- TOML (Codex) ------------------------------------------------------------------------------
@@ -195,8 +210,7 @@ def _merge_toml(
     for e in entries:
         new = fmt.entry(e)
         current = _get(servers, e.name)
-        plain: Any = current.unwrap() if isinstance(current, Table | InlineTable) else current
-        action = _decide(plain, new, e, workspace, force)
+        action = _decide(_plain(current), new, e, workspace, force)
         actions.append(action)
         if action.kind == "add":
             _add_table(servers, e.name, new)
@@ -213,7 +227,8 @@ def _merge_toml(
                         env[var] = value
                 else:
                     current["env"] = _toml_inline(e.env)
-    return Merged(tomlkit.dumps(doc), tuple(actions))
+    stale = _stale({k: _get(servers, k) for k in servers}, entries, workspace)
+    return Merged(tomlkit.dumps(doc), (*actions, *stale))
 
 
 def _get(table: Any, key: str) -> Any:

@@ -21,8 +21,10 @@ from mcp_marshal.errors import UserError
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 CLIENTS = ("claude", "codex", "cursor", "vscode", "json")
-_VERBS = {"add": "add", "update": "update", "replace": "replace", "unchanged": "unchanged", "keep": "leave alone"}
-_DONE = {"add": "added", "update": "updated", "replace": "replaced", "unchanged": "unchanged", "keep": "left alone"}
+_VERBS = {"add": "add", "update": "update", "replace": "replace", "unchanged": "unchanged", "keep": "leave alone",
+          "stale": "leave alone"}  # fmt: skip
+_DONE = {"add": "added", "update": "updated", "replace": "replaced", "unchanged": "unchanged", "keep": "left alone",
+         "stale": "left alone"}  # fmt: skip
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

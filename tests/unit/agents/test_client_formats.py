@@ -138,7 +138,7 @@ def test_codex_merge_keeps_comments_and_tables_and_updates_ours() -> None:
         force=False,
         what="config.toml",
     )
-    assert [a.kind for a in updated.actions] == ["update"]
+    assert [(a.name, a.kind) for a in updated.actions] == [("db", "update"), (MARSHAL, "stale")]
     assert tomllib.loads(updated.text)["mcp_servers"]["db"] == {
         "command": "/new/mcp-marshal",
         "args": ["connect", "db", str(WS)],
@@ -192,3 +192,12 @@ def test_default_files(tmp_path: Path) -> None:
         "json": None,
     }
     assert default_file(FORMATS["codex"], config, {"CODEX_HOME": "/c"}, home) == Path("/c/config.toml")
+
+
+def test_an_entry_we_wrote_for_a_server_now_gone_is_reported_not_removed() -> None:
+    for name in ("claude", "codex"):
+        fmt = FORMATS[name]
+        first = fmt.merge("", [entry("old"), entry("db")], WS, force=False, what="f").text
+        merged = fmt.merge(first, [entry("db")], WS, force=False, what="f")
+        assert [(a.name, a.kind) for a in merged.actions] == [("db", "unchanged"), ("old", "stale")]
+        assert merged.text == first and not merged.changed
