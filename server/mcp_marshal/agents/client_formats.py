@@ -1,12 +1,12 @@
 """The clients' own configuration files, and how our entries merge into them.
 
-| client | file (default)                         | servers under          |
-|--------|----------------------------------------|------------------------|
-| claude | ``.mcp.json`` beside the workspace file | ``mcpServers``         |
-| codex  | ``$CODEX_HOME/config.toml`` (``~/.codex``) | ``[mcp_servers.NAME]`` |
-| cursor | ``.cursor/mcp.json`` beside it          | ``mcpServers``         |
-| vscode | ``.vscode/mcp.json`` in its first folder | ``servers`` (``type: stdio``) |
-| json   | none: printed, or ``--config FILE``      | ``mcpServers``         |
+| client | file (default)                              | servers under                   |
+|--------|---------------------------------------------|---------------------------------|
+| claude | ``.mcp.json`` beside the workspace file      | ``mcpServers``                  |
+| codex  | ``$CODEX_HOME/config.toml`` (``~/.codex``)   | ``[mcp_servers.NAME]`` tables   |
+| cursor | ``.cursor/mcp.json`` beside it               | ``mcpServers``                  |
+| vscode | ``.vscode/mcp.json`` in its first folder     | ``servers``, ``"type": "stdio"`` |
+| json   | none: printed, or ``--config FILE``          | ``mcpServers``                  |
 
 A merge keeps every other entry and byte it can: JSON/JSONC are edited at exact spans
 (``jsonc_edit``), TOML through tomlkit. An entry we wrote before (``connect_entries.ownership``)

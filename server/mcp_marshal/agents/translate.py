@@ -230,14 +230,16 @@ class _Server:
             return default
         return f"${{env:{var}}}"  # ${VAR:-} is ${VAR}: empty when unset, as ours is
 
-    def path(self, value: Any, where: str, base: str | None = None) -> str:
-        """A path field: relative paths meant the source's folder (or ``base``); ours are
-        relative to the workspace file, so they are anchored to the folder explicitly."""
-        text = self.text(value, where)
+    def path(self, value: Any, where: str) -> str:
+        """A path field: relative paths meant the source's folder; ours are relative to the
+        workspace file, so they are anchored to the folder explicitly."""
+        return self.anchored(self.text(value, where), self.folder(self.source.folder))
+
+    @staticmethod
+    def anchored(text: str, base: str) -> str:
         if text.startswith(("/", "~", "${")) or os.path.isabs(text):
             return text
-        anchor = base if base is not None else self.folder(self.source.folder)
-        return f"{anchor.rstrip('/')}/{text.removeprefix('./')}"
+        return f"{base.rstrip('/')}/{text.removeprefix('./')}"
 
     def mapping(self, value: Any, where: str, *, nulls: bool) -> dict[str, Any]:
         block = _obj(value)
@@ -312,8 +314,8 @@ def _server(s: _Server, raw: Any) -> dict[str, Any]:
             raise _Skip('"args" must be an array')
         cwd = s.path(entry["cwd"], "cwd") if "cwd" in entry else None
         command = s.text(entry["command"], "command")
-        if ("/" in command or os.sep in command) and not command.startswith(("/", "~", "${")):
-            command = s.path(command, "command", base=cwd)  # a relative command was relative to its cwd
+        if "/" in command or os.sep in command:  # a relative path to a program was relative to its cwd
+            command = s.anchored(command, cwd if cwd is not None else s.folder(s.source.folder))
         out["command"] = command
         if "args" in entry:
             out["args"] = [s.text(a, f"args[{i}]") for i, a in enumerate(args)]

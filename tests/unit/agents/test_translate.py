@@ -207,3 +207,13 @@ def test_sources_in_a_workspace_file_in_settings_json_and_as_a_bare_map(tmp_path
 def test_files_without_servers_say_so(name: str, text: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         read_source(ROOT / name, text)
+
+
+def test_a_relative_program_with_a_claude_variable_is_translated_once() -> None:
+    doc = {"mcpServers": {"s": {"command": "bin/${TOOL}", "args": []}}}
+    t = run(ROOT / "web" / ".mcp.json", doc)
+    assert t.servers["s"] == {
+        "command": "${workspaceFolder:web}/bin/${env:TOOL}",
+        "args": [],
+        "cwd": "${workspaceFolder:web}",
+    }
