@@ -20,7 +20,7 @@ import shutil
 import signal
 import subprocess
 
-from mcp_marshal.cli.locks import (
+from mcp_marshal.cli.lease_access import (
     EXIT_HELD,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
@@ -97,6 +97,8 @@ async def _hold(args: argparse.Namespace, store: LeaseStore, lease: Lease, ttl: 
         reason = getattr(exc, "strerror", None) or str(exc)
         message = f"cannot guard {command[0]} with a lifeline in {where}: {reason}"
         raise CommandFailed(EXIT_UNAVAILABLE, message) from None
+    if lifeline.degraded is not None:  # the watchdog and PDEATHSIG still guard it; say what is lost
+        warn(f"{lifeline.degraded}; {command[0]} still dies with lock run")
     loop = asyncio.get_running_loop()
     group: list[int] = []  # COMMAND's pgid once it runs
     early: list[signal.Signals] = []  # signals that came before it did

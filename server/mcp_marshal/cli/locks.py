@@ -11,67 +11,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
-import time
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcp_marshal.config.models import LocksSettings
+from mcp_marshal.cli.lease_access import (
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    CommandFailed,
+    console,
+    describe,
+    emit,
+    error,
+    name,
+    not_acquired,
+    open_for,
+    ttl_of,
+    visible,
+    when,
+)
 from mcp_marshal.errors import UserError
 from mcp_marshal.locks import (
     MAX_TTL_MS,
-    InvalidTtl,
-    Lease,
     LeaseRef,
-    LeaseStore,
     LockStoreUnavailable,
-    open_store,
     parse_ttl_ms,
 )
 from mcp_marshal.locks.liveness import holder_pid
-from mcp_marshal.locks.ttl import check_ttl
-
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 69
-EXIT_HELD = 75
-
-
-class CommandFailed(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format (bidi, zero widths), surrogates, separators
-
-
-def name(text: str) -> str:
-    """An argparse type for TASK and OWNER: text a store can hold (bytes that are not UTF-8
-    reach Python as lone surrogates, which neither SQLite nor Redis can encode)."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        raise argparse.ArgumentTypeError(f"{visible(text)} is not valid UTF-8 text") from None
-    return text
-
-
-def visible(text: str) -> str:
-    """``text`` as rich markup that prints it literally: control and format characters as
-    escapes (``\\x1b``, ``\\u202e``), markup escaped. For names a user or agent chose."""
-    shown = "".join(
-        ch
-        if unicodedata.category(ch) not in _HIDDEN
-        else _SHORT.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        for ch in text
-    )
-    from rich.markup import escape
-
-    return escape(shown)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -133,131 +101,22 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
         try:
             return run(args)
         except CommandFailed as exc:
-            _error(args, str(exc))
+            error(args, str(exc))
             return exc.code
         except UserError as exc:
-            _error(args, exc.message)
+            error(args, exc.message)
             return EXIT_USAGE
         except LockStoreUnavailable as exc:
-            _error(args, str(exc))
+            error(args, str(exc))
             return EXIT_UNAVAILABLE
 
     return guarded
 
 
-# --- store selection -----------------------------------------------------------------------
-
-
-def _settings(args: argparse.Namespace) -> tuple[LocksSettings, Path | None]:
-    if args.redis:
-        return LocksSettings(backend="redis", redis_url=args.redis), None
-    if args.db:
-        return LocksSettings(backend=args.backend or "sqlite"), None
-    from mcp_marshal.config.workspace import WorkspaceNotFound, find_workspace_file, load_workspace
-
-    try:
-        file = args.workspace or find_workspace_file(Path.cwd())
-    except WorkspaceNotFound as exc:
-        raise CommandFailed(EXIT_USAGE, f"{exc} (or pass --workspace FILE, --db PATH or --redis URL)") from None
-    result = load_workspace(file)
-    if result.config is None:
-        first = result.errors[0].format() if result.errors else "unreadable"
-        raise CommandFailed(EXIT_USAGE, f"cannot read mcpMarshal.locks, the workspace file has problems: {first}")
-    return result.config.locks, Path(file)
-
-
-def open_for(args: argparse.Namespace) -> tuple[LeaseStore, LocksSettings]:
-    settings, workspace = _settings(args)
-    if args.backend and args.backend != settings.backend:
-        settings = settings.model_copy(update={"backend": args.backend})
-    return open_store(settings, workspace, db_path=args.db), settings
-
-
-def ttl_of(args: argparse.Namespace, settings: LocksSettings) -> int:
-    """``--ttl``, or the configured default when it is left out (checked before anything is granted)."""
-    ttl = parse_ttl_ms(args.ttl)
-    if ttl is not None:
-        return ttl
-    try:
-        return check_ttl(settings.default_ttl_ms)
-    except InvalidTtl:
-        raise CommandFailed(
-            EXIT_USAGE,
-            f"mcpMarshal.locks.defaultTtlMs is {settings.default_ttl_ms}: it must be from 1 to {MAX_TTL_MS} (7 days)",
-        ) from None
-
-
-# --- output --------------------------------------------------------------------------------
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def _error(args: argparse.Namespace, message: str) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps({"error": message}), flush=True)
-    else:
-        _console(stderr=True).print(f"[red]error:[/red] {visible(message)}", soft_wrap=True)
-
-
-def warn(message: str, *, severe: bool = False) -> None:
-    """A warning on stderr; ``message`` is plain text (printed literally)."""
-    colour = "red" if severe else "yellow"
-    _console(stderr=True).print(f"[{colour}]warning:[/{colour}] {visible(message)}", soft_wrap=True)
-
-
-def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    if args.json:
-        print(json.dumps(data), flush=True)
-    else:
-        _console().print(text)
-
-
-def _when(ts: float) -> str:
-    """A time of day, or a date when it is not today; never fails, whatever a row holds."""
-    try:
-        moment = dt.datetime.fromtimestamp(ts)
-    except (OverflowError, OSError, ValueError):
-        return "far future" if ts > 0 else "?"
-    return moment.strftime("%H:%M:%S" if moment.date() == dt.date.today() else "%Y-%m-%d %H:%M:%S")
-
-
-def _describe(lease: Lease) -> str:
-    left = max(0.0, lease.expires_at - time.time())
-    return (
-        f"[bold]{visible(lease.task)}[/bold] held by [cyan]{visible(lease.owner)}[/cyan], "
-        f"token [bold]{lease.token}[/bold], expires in {_duration(left)} ({_when(lease.expires_at)})"
-    )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} days"
-
-
 def _answer(args: argparse.Namespace, ok: bool, data: dict[str, Any], yes: str, no: str) -> int:
     """Emit the outcome of a yes/no command (``yes``/``no`` plain text); exit 0 or ``EXIT_REFUSED``."""
-    _emit(args, data, visible(yes) if ok else f"[yellow]{visible(no)}[/yellow]")
+    emit(args, data, visible(yes) if ok else f"[yellow]{visible(no)}[/yellow]")
     return 0 if ok else EXIT_REFUSED
-
-
-def not_acquired(args: argparse.Namespace, store: LeaseStore, verdict: str, fallback: str) -> None:
-    """Say who holds ``args.task`` after a refused grant (``fallback``, plain text, when it was
-    freed since)."""
-    holder = store.get(args.task)
-    _emit(
-        args,
-        {"acquired": False, "task": args.task, "holder": holder.to_dict() if holder else None},
-        f"[yellow]{verdict}:[/yellow] {_describe(holder) if holder else visible(fallback)}",
-    )
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -271,7 +130,7 @@ def _acquire(args: argparse.Namespace) -> int:
         if lease is None:
             not_acquired(args, store, "not acquired", args.task)
             return EXIT_REFUSED
-        _emit(args, {"acquired": True, "lease": lease.to_dict()}, _describe(lease))
+        emit(args, {"acquired": True, "lease": lease.to_dict()}, describe(lease))
         return 0
 
 
@@ -282,9 +141,9 @@ def _renew(args: argparse.Namespace) -> int:
         lease = store.renew(LeaseRef(args.task, args.owner, args.token), ttl_of(args, settings))
         if lease is None:
             msg = f"not renewed: {args.owner} does not hold {args.task} with token {args.token} (expired or taken)"
-            _emit(args, {"renewed": False, "task": args.task}, f"[yellow]{visible(msg)}[/yellow]")
+            emit(args, {"renewed": False, "task": args.task}, f"[yellow]{visible(msg)}[/yellow]")
             return EXIT_REFUSED
-        _emit(args, {"renewed": True, "lease": lease.to_dict()}, _describe(lease))
+        emit(args, {"renewed": True, "lease": lease.to_dict()}, describe(lease))
         return 0
 
 
@@ -319,11 +178,11 @@ def _list(args: argparse.Namespace) -> int:
             visible(lease.task),
             visible(lease.owner),
             str(lease.token),
-            _when(lease.acquired_at),
-            _when(lease.expires_at),
+            when(lease.acquired_at),
+            when(lease.expires_at),
             _bound_to(lease.holder),
         )
-    _console().print(table if leases else "no leases held")
+    console().print(table if leases else "no leases held")
     return 0
 
 
@@ -339,16 +198,16 @@ def _watch(args: argparse.Namespace) -> int:
     from mcp_marshal.locks import LeaseService
 
     store, _ = open_for(args)
-    console = None if args.json else _console()
+    out = None if args.json else console()
 
     def show(event: Event) -> None:
         data = event.to_dict()
-        if console is None:
+        if out is None:
             print(json.dumps(data), flush=True)
         else:
             kind = event.kind.removeprefix("Lease").lower()
             task, owner = visible(data["task"]), visible(data["owner"])
-            console.print(f"{_when(event.ts)} {kind:<9} {task}  {owner}  token {data['token']}")
+            out.print(f"{when(event.ts)} {kind:<9} {task}  {owner}  token {data['token']}")
 
     async def watch() -> None:
         bus = EventBus()
@@ -356,7 +215,7 @@ def _watch(args: argparse.Namespace) -> int:
         bus.subscribe(show)
         await service.start()
         held = await service.list()
-        _emit(
+        emit(
             args,
             {"watching": store.describe(), "leases": [lease.to_dict() for lease in held]},
             f"watching {visible(store.describe())} ({len(held)} held); Ctrl-C to stop",

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from mcp_marshal.cli.locks import visible
+from mcp_marshal.cli.lease_access import visible
 
 
 def rendered(text: str) -> str:
