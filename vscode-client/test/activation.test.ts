@@ -42,7 +42,7 @@ describe("activate", () => {
     expect(fake.contexts.get("mcpMarshal.active")).toBe(true);
     expect(created).toHaveLength(1);
     expect(created[0].id).toBe("mcpMarshal");
-    expect(created[0].serverOptions).toEqual({ command: "/venv/bin/python", args: ["-m", "mcp_marshal", "lsp"], transport: 0 });
+    expect(created[0].serverOptions).toEqual({ command: "/venv/bin/python", args: ["-m", "mcp_marshal", "lsp"] });
     expect(created[0].client.initializationOptions).toEqual({
       workspaceFile: "file:///work/demo/demo.code-workspace",
       trusted: true,
