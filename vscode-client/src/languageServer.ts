@@ -140,7 +140,7 @@ export class LanguageServerHost implements vscode.Disposable {
       return;
     }
     this.api = new MarshalApi(client);
-    await vscode.commands.executeCommand("setContext", "mcpMarshal.running", true);
+    await setContext("mcpMarshal.running", true);
     await this.refresh().catch((err: unknown) => this.parts.output.warn(`seeding the views failed: ${String(err)}`));
   }
 
@@ -150,8 +150,10 @@ export class LanguageServerHost implements vscode.Disposable {
     this.api = undefined;
     for (const s of this.clientSubscriptions) s.dispose();
     this.clientSubscriptions = [];
-    await vscode.commands.executeCommand("setContext", "mcpMarshal.running", false);
-    if (client) await client.stop().catch(() => undefined);
+    // The client first: its stop sends LSP shutdown/exit, which stops the MCP servers. UI calls
+    // come after and may fail (a closed window cancels them) without keeping the client alive.
+    if (client) await client.stop().catch((err: unknown) => this.parts.output.warn(`stopping the language server: ${String(err)}`));
+    await setContext("mcpMarshal.running", false);
   }
 
   private wire(client: LanguageClientLike): vscode.Disposable[] {
@@ -179,6 +181,11 @@ export class LanguageServerHost implements vscode.Disposable {
       client.onTelemetry((data) => telemetry.handleBatch(data)),
     ];
   }
+}
+
+/** A context key for `when` clauses; a window that is closing rejects it, which only the UI notices. */
+async function setContext(key: string, value: unknown): Promise<void> {
+  await Promise.resolve(vscode.commands.executeCommand("setContext", key, value)).catch(() => undefined);
 }
 
 function logToChannel(output: vscode.LogOutputChannel, type: number, message: string): void {

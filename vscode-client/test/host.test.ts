@@ -124,6 +124,14 @@ describe("language server host", () => {
     expect(fake.messages[0].message).toContain('"python3"');
   });
 
+  it("stops the client (LSP shutdown) even when the window is already gone", async () => {
+    const h = makeHost({ servers: [snapshot("memory", "ready")] });
+    await h.host.start();
+    fake.windowGone = true; // setContext now rejects with "Canceled", as in a closed window
+    await h.host.stop();
+    expect(h.client().stopped).toBe(true);
+  });
+
   it("routes server-prefixed log lines to per-server channels and the rest to the main channel", async () => {
     const h = makeHost({ servers: [snapshot("memory", "ready"), snapshot("files", "ready")] });
     await h.host.start();

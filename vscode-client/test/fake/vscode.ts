@@ -319,6 +319,8 @@ export const commands = {
   },
   executeCommand<T = unknown>(command: string, ...rest: unknown[]): Promise<T> {
     if (command === "setContext") {
+      // Once the window is gone, the workbench cancels every call the extension host makes.
+      if (fake.windowGone) return Promise.reject(new Error("Canceled"));
       fake.contexts.set(String(rest[0]), rest[1]);
       return Promise.resolve(undefined as T);
     }
@@ -434,6 +436,8 @@ export const fake = {
   defaults: new Map<string, unknown>(),
   trusted: true,
   telemetryEnabled: true,
+  /** The window closed (or the browser tab of code-server): UI calls such as setContext reject. */
+  windowGone: false,
   workspaceFile: undefined as Uri | undefined,
   workspaceFolders: undefined as Array<{ uri: Uri; name: string; index: number }> | undefined,
   declaredViews: new Set<string>(),
@@ -469,6 +473,7 @@ export const fake = {
     this.inputBoxes = [];
     this.trusted = true;
     this.telemetryEnabled = true;
+    this.windowGone = false;
     this.workspaceFile = undefined;
     this.workspaceFolders = undefined;
     this.answers = defaultAnswers();
