@@ -47,6 +47,7 @@ describe("activate", () => {
       workspaceFile: "file:///work/demo/demo.code-workspace",
       trusted: true,
       telemetry: true,
+      syntaxDiagnostics: false,
     });
     expect([...fake.treeViews.keys()].sort()).toEqual(["mcpMarshal.locks", "mcpMarshal.servers"]);
     expect((await fake.treeItems("mcpMarshal.servers")).map((i) => i.label)).toEqual(["memory"]);
@@ -75,7 +76,7 @@ describe("activate", () => {
     const ctx = context();
     await activate(ctx);
     expect(created).toHaveLength(1);
-    expect(created[0].client.initializationOptions).toEqual({ trusted: true, telemetry: true });
+    expect(created[0].client.initializationOptions).toEqual({ trusted: true, telemetry: true, syntaxDiagnostics: false });
     for (const d of ctx.subscriptions) d.dispose();
     await deactivate();
   });

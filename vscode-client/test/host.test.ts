@@ -58,13 +58,13 @@ describe("initializationOptions", () => {
         isTrusted: false,
         isTelemetryEnabled: true,
       }),
-    ).toEqual({ workspaceFile: "file:///work/demo/demo.code-workspace", trusted: false, telemetry: true });
+    ).toEqual({ workspaceFile: "file:///work/demo/demo.code-workspace", trusted: false, telemetry: true, syntaxDiagnostics: false });
   });
 
   it("omits an untitled workspace, which has no file on disk", () => {
     expect(
       buildInitializationOptions({ workspaceFile: vscode.Uri.parse("untitled:Untitled-1"), isTrusted: true, isTelemetryEnabled: false }),
-    ).toEqual({ trusted: true, telemetry: false });
+    ).toEqual({ trusted: true, telemetry: false, syntaxDiagnostics: false });
   });
 
   it("are what the host's client starts with, read at each start", async () => {
@@ -77,6 +77,7 @@ describe("initializationOptions", () => {
       workspaceFile: "file:///work/demo/demo.code-workspace",
       trusted: false,
       telemetry: false,
+      syntaxDiagnostics: false,
     });
     fake.setTelemetryEnabled(true);
     await h.host.restart();
