@@ -106,7 +106,14 @@ export function registerUiCommands(ctx: CommandContext): vscode.Disposable[] {
       }),
     ),
     register(UiCommands.restartAll, withApi((api) => api.restartAll())),
-    register(UiCommands.reloadConfig, withApi((api) => api.reloadConfig())),
+    register(
+      UiCommands.reloadConfig,
+      withApi(async (api) => {
+        const result = await api.reloadConfig();
+        await ctx.refresh(); // the reload may have removed servers: re-seed from listServers
+        return result;
+      }),
+    ),
     register(
       UiCommands.trustWorkspace,
       withApi(async (api) => {

@@ -7,6 +7,7 @@ import {
   Notifications,
   type InitializationOptions,
   type LockChangedParams,
+  type ServerRemovedParams,
   type ServerStateChangedParams,
 } from "./protocol";
 import { parseServerLogLine, type ServerLogs } from "./serverLogs";
@@ -162,6 +163,7 @@ export class LanguageServerHost implements vscode.Disposable {
       client.onNotification(Notifications.serverStateChanged, (params: ServerStateChangedParams) =>
         servers.applyStateChange(params),
       ),
+      client.onNotification(Notifications.serverRemoved, (params: ServerRemovedParams) => servers.remove(params.name)),
       client.onNotification(Notifications.lockChanged, (params: LockChangedParams) => locks.applyChange(params)),
       client.onNotification("window/logMessage", (params: { type: number; message: string }) => {
         const routed = parseServerLogLine(params.message, servers.names());

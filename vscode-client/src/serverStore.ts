@@ -31,6 +31,12 @@ export class ServerStore implements vscode.Disposable {
     return [...this.servers.keys()];
   }
 
+  /** Forget a server the workspace file no longer declares (`mcpMarshal/serverRemoved`). */
+  remove(name: string): void {
+    if (this.servers.delete(name)) this.changed.fire();
+  }
+
+  /** Exactly the servers listed: rows the server no longer lists are dropped. */
   replaceAll(snapshots: readonly ServerSnapshot[]): void {
     const now = this.now();
     this.servers.clear();

@@ -38,13 +38,20 @@ describe("palette and tree commands → workspace/executeCommand", () => {
 
   it.each([
     [UiCommands.restartAll, "mcpMarshal.restartAll"],
-    [UiCommands.reloadConfig, "mcpMarshal.reloadConfig"],
     [UiCommands.trustWorkspace, "mcpMarshal.trustWorkspace"],
     [UiCommands.flushTelemetry, "mcpMarshal.flushTelemetry"],
   ])("%s sends %s", async (uiCommand, serverCommand) => {
     const h = await setup();
     await vscode.commands.executeCommand(uiCommand);
     expect(h.client().commands()).toEqual([[serverCommand]]);
+  });
+
+  it("Reload Configuration sends reloadConfig, then re-seeds the views so removed servers leave", async () => {
+    const h = await setup();
+    h.setServerList([snapshot("memory", "ready", { pid: 1 })]); // the reload removed "files"
+    await vscode.commands.executeCommand(UiCommands.reloadConfig);
+    expect(h.client().commands()).toEqual([["mcpMarshal.reloadConfig"], ["mcpMarshal.listServers"], ["mcpMarshal.listLocks"]]);
+    expect(h.servers.names()).toEqual(["memory"]);
   });
 
   it("Restart Server… from the palette asks which server, showing states and errors", async () => {

@@ -62,6 +62,28 @@ describe("MCP Servers tree", () => {
     expect((await fake.treeItems("mcpMarshal.servers")).map((i) => i.label)).toEqual(["memory", "files", "search"]);
   });
 
+  it("drops a server's row on mcpMarshal/serverRemoved, and the status bar count follows", async () => {
+    const h = await started([snapshot("memory", "ready"), snapshot("files", "stopped"), snapshot("search", "ready")]);
+    const bar = fake.statusBarItems.at(-1) as FakeStatusBarItem;
+    expect(bar.text).toBe("$(server-process) MCP 2/3");
+    h.client().notify("mcpMarshal/serverRemoved", { name: "search" });
+    expect((await fake.treeItems("mcpMarshal.servers")).map((i) => i.label)).toEqual(["memory", "files"]);
+    expect(bar.text).toBe("$(server-process) MCP 1/2");
+    h.client().notify("mcpMarshal/serverRemoved", { name: "unknown" }); // nothing to drop, no error
+    expect(h.servers.names()).toEqual(["memory", "files"]);
+  });
+
+  it("re-seeding from listServers (a reconnect, a refresh) drops rows the server no longer lists", async () => {
+    const h = await started([snapshot("memory", "ready"), snapshot("files", "ready")]);
+    h.client().notify("mcpMarshal/serverStateChanged", stateChanged("late", "starting", "stopped"));
+    h.setServerList([snapshot("files", "ready")]);
+    await h.host.refresh();
+    expect(h.servers.names()).toEqual(["files"]);
+    h.setServerList([snapshot("memory", "ready"), snapshot("files", "ready")]);
+    await h.host.restart(); // a new language server is seeded from scratch
+    expect(h.servers.names()).toEqual(["memory", "files"]);
+  });
+
   it("takes uptime from listServers and drops it when the server stops", async () => {
     const h = await started([snapshot("memory", "ready", { uptime_s: 3700, pid: 7 })]);
     expect((await fake.treeItems("mcpMarshal.servers"))[0].description).toBe("ready · pid 7 · up 1h 1m");
