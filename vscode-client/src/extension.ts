@@ -6,12 +6,10 @@ import { LOCKS_VIEW, LockTreeProvider } from "./lockTree";
 import { activeInterpreter, onInterpreterChanged } from "./pythonInterpreter";
 import { ServerLogs } from "./serverLogs";
 import { LockStore, ServerStore } from "./serverStore";
-import { SERVERS_VIEW, ServerTreeProvider } from "./serverTree";
+import { SERVERS_VIEW, ServerTreeProvider, UptimeTicker } from "./serverTree";
 import { ServerStatusBar } from "./statusBar";
 import { TelemetryForwarder } from "./telemetry";
 import { hasWorkspaceFile } from "./workspaceDetection";
-
-const UPTIME_TICK_MS = 30_000;
 
 let host: LanguageServerHost | undefined;
 
@@ -42,7 +40,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
 
   host = new LanguageServerHost({ createClient, servers, locks, logs, telemetry, output, interpreter: () => activeInterpreter() });
-  const ticker = setInterval(() => serverTree.refresh(), UPTIME_TICK_MS);
+  const serversView = vscode.window.createTreeView(SERVERS_VIEW, { treeDataProvider: serverTree });
 
   context.subscriptions.push(
     output,
@@ -53,9 +51,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     serverTree,
     lockTree,
     new ServerStatusBar(servers),
-    vscode.window.createTreeView(SERVERS_VIEW, { treeDataProvider: serverTree }),
+    serversView,
     vscode.window.createTreeView(LOCKS_VIEW, { treeDataProvider: lockTree }),
-    { dispose: () => clearInterval(ticker) },
+    new UptimeTicker(servers, serversView, () => serverTree.refresh()),
     ...registerUiCommands({
       api: () => host?.currentApi(),
       servers,

@@ -6,7 +6,7 @@ import * as vscode from "vscode";
 import { UiCommands } from "../src/commands";
 import { activate, deactivate } from "../src/extension";
 import { FakeLanguageClient } from "./fakeClient";
-import { fake } from "./fake/vscode";
+import { fake, type FakeTreeView } from "./fake/vscode";
 import { manifest, resetEditor, snapshot } from "./harness";
 
 const created: Array<{ id: string; serverOptions: unknown; clientOptions: Record<string, unknown>; client: FakeLanguageClient }> = [];
@@ -17,7 +17,7 @@ vi.mock("vscode-languageclient/node", () => ({
     constructor(id: string, _name: string, serverOptions: { command: string; args: string[] }, clientOptions: Record<string, unknown>) {
       const init = clientOptions.initializationOptions as () => never;
       const client = new FakeLanguageClient(serverOptions, init, (command) =>
-        command === "mcpMarshal.listServers" ? { servers: [snapshot("memory", "ready")] } : { locks: [] },
+        command === "mcpMarshal.listServers" ? { servers: [snapshot("memory", "ready", { uptime_s: 5 })] } : { locks: [] },
       );
       created.push({ id, serverOptions, clientOptions, client });
       return client;
@@ -108,6 +108,38 @@ describe("activate", () => {
       "/venv/bin/python",
       "/proj/.venv/bin/python",
     ]);
+  });
+
+  it("redraws the uptime every second while a server is under a minute old and the view is visible", async () => {
+    vi.useFakeTimers();
+    try {
+      const ctx = context();
+      await activate(ctx);
+      const view = fake.treeViews.get("mcpMarshal.servers") as FakeTreeView<unknown>;
+      let redraws = 0;
+      view.treeDataProvider.onDidChangeTreeData?.(() => redraws++);
+      expect((await fake.treeItems("mcpMarshal.servers"))[0].description).toBe("ready · up 5s");
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(redraws).toBe(1);
+      expect((await fake.treeItems("mcpMarshal.servers"))[0].description).toBe("ready · up 6s");
+      await vi.advanceTimersByTimeAsync(3_000);
+      expect(redraws).toBe(4);
+
+      view.setVisible(false); // hidden: no redraws at all
+      await vi.advanceTimersByTimeAsync(120_000);
+      expect(redraws).toBe(4);
+      view.setVisible(true); // shown again: redrawn at once, then once a minute (it shows minutes now)
+      expect(redraws).toBe(5);
+      expect((await fake.treeItems("mcpMarshal.servers"))[0].description).toBe("ready · up 2m");
+      await vi.advanceTimersByTimeAsync(59_000);
+      expect(redraws).toBe(6);
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(redraws).toBe(6);
+      for (const d of ctx.subscriptions) d.dispose();
+      await deactivate();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("is declared to activate on workspace files and after startup", () => {

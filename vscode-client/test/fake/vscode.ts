@@ -198,7 +198,8 @@ export class FakeTreeView<T> {
   badge: { value: number; tooltip: string } | undefined;
   visible = true;
   disposed = false;
-  readonly onDidChangeVisibility = new EventEmitter<{ visible: boolean }>().event;
+  private readonly visibility = new EventEmitter<{ visible: boolean }>();
+  readonly onDidChangeVisibility = this.visibility.event;
   constructor(
     readonly viewId: string,
     readonly treeDataProvider: TreeDataProvider<T>,
@@ -208,6 +209,11 @@ export class FakeTreeView<T> {
   }
   reveal(): Promise<void> {
     return Promise.resolve();
+  }
+  /** The user collapses / expands the view (or switches the side bar away and back). */
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.visibility.fire({ visible });
   }
 }
 
