@@ -13,7 +13,7 @@ async function started(servers = [snapshot("memory", "starting"), snapshot("file
   const h = makeHost({ servers });
   const tree = new ServerTreeProvider(h.servers);
   const view = vscode.window.createTreeView("mcpMarshal.servers", { treeDataProvider: tree });
-  const bar = new ServerStatusBar(h.servers);
+  const bar = new ServerStatusBar(h.servers, h.host);
   let redraws = 0;
   tree.onDidChangeTreeData(() => redraws++);
   await h.host.start();

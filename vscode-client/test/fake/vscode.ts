@@ -406,6 +406,10 @@ class FakeTelemetryLogger {
 }
 
 export const env = {
+  /** Set in a remote window (code-server, Remote-SSH, WSL, dev containers), e.g. "ssh-remote". */
+  get remoteName(): string | undefined {
+    return fake.remoteName;
+  },
   get isTelemetryEnabled(): boolean {
     return fake.telemetryEnabled;
   },
@@ -444,6 +448,7 @@ export const fake = {
   telemetryEnabled: true,
   /** The window closed (or the browser tab of code-server): UI calls such as setContext reject. */
   windowGone: false,
+  remoteName: undefined as string | undefined,
   workspaceFile: undefined as Uri | undefined,
   workspaceFolders: undefined as Array<{ uri: Uri; name: string; index: number }> | undefined,
   declaredViews: new Set<string>(),
@@ -480,6 +485,7 @@ export const fake = {
     this.trusted = true;
     this.telemetryEnabled = true;
     this.windowGone = false;
+    this.remoteName = undefined;
     this.workspaceFile = undefined;
     this.workspaceFolders = undefined;
     this.answers = defaultAnswers();
