@@ -341,6 +341,13 @@ async function main() {
     return seen.join(", ");
   });
 
+  await check("first-start-setting", "the first start used mcpMarshal.server.path from the Remote settings (no fallback to python3)", async () => {
+    const toasts = await page.evaluate(() => window.__mcpE2E.toasts.map((t) => t.text));
+    const failed = toasts.filter((text) => /did not start|could not start|python3/.test(text));
+    if (failed.length) throw new Error(`the language server first failed to start: ${JSON.stringify(failed)}`);
+    return "no start failure shown before the servers came up";
+  });
+
   await check("status-bar", "the status bar item reads MCP 3/4", async () => {
     const { seen } = await waitFor(
       page,
@@ -524,6 +531,80 @@ async function main() {
       return { ok: !!line, seen: line ?? text.slice(-600) };
     });
     return seen.trim();
+  });
+
+  // A misconfigured mcpMarshal.server.path, as a remote user would set it in the Remote settings.
+  const badPath = `${opts["server-path"]}-missing`;
+  const badAt = await page.evaluate(() => Date.now());
+  writeFileSync(join(dirs.profile, "Machine", "settings.json"), JSON.stringify({ "mcpMarshal.server.path": badPath }, null, 2));
+
+  await check("bad-path-one-message", "a server.path that cannot start gives one message naming the command and the setting", async () => {
+    const { seen } = await waitFor(page, "a notification that the language server did not start", (path) => {
+      const toast = [...document.querySelectorAll(".notifications-toasts .notification-toast")]
+        .map((t) => ({
+          message: t.querySelector(".notification-list-item-message")?.textContent ?? "",
+          buttons: [...t.querySelectorAll(".monaco-button")].map((b) => b.textContent ?? ""),
+        }))
+        .find((t) => t.message.includes(path));
+      return { ok: !!toast, seen: toast ?? window.__mcpE2E.toasts.slice(-3) };
+    }, badPath);
+    // Observed for a while (not a wait): vscode-languageclient's own pop-ups come within seconds.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const after = await page.evaluate((t) => window.__mcpE2E.toasts.filter((x) => x.t >= t).map((x) => x.text), badAt);
+    const problems = [];
+    if (after.length !== 1) problems.push(`${after.length} notifications: ${JSON.stringify(after)}`);
+    if (!seen.message.includes("mcpMarshal.server.path")) problems.push(`does not name mcpMarshal.server.path: "${seen.message}"`);
+    if (!seen.buttons.includes("Open Remote Settings") || !seen.buttons.includes("Show Output")) problems.push(`buttons ${JSON.stringify(seen.buttons)}`);
+    if (problems.length) throw new Error(problems.join("; "));
+    return `"${seen.message}" [${seen.buttons.join(", ")}]`;
+  });
+
+  await check("bad-path-status-bar", "the status bar shows that the language server is not running", async () => {
+    const { seen } = await waitFor(page, "an error status item", (id) => {
+      const item = document.getElementById(id);
+      const label = item?.getAttribute("aria-label") ?? "";
+      return { ok: !!item && /not running/.test(label) && item.className.includes("error-kind"), seen: { text: item?.textContent, label, kind: item?.className } };
+    }, STATUS_ID);
+    return JSON.stringify(seen.label.split("\n")[0]);
+  });
+
+  await check("bad-path-welcome", "the MCP Servers view says so, naming mcpMarshal.server.path, without literal backticks", async () => {
+    const { seen } = await waitFor(page, "the welcome text of the MCP Servers view", () => {
+      const header = document.querySelector('.pane-header[aria-label="MCP Servers Section"]');
+      const text = header?.closest(".pane")?.querySelector(".welcome-view-content")?.innerText ?? "";
+      return { ok: /did not start|not running/.test(text), seen: text };
+    });
+    if (seen.includes("`")) throw new Error(`literal backticks: ${JSON.stringify(seen)}`);
+    if (!seen.includes("mcpMarshal.server.path")) throw new Error(`does not name mcpMarshal.server.path: ${JSON.stringify(seen)}`);
+    return JSON.stringify(seen.split("\n")[0]);
+  });
+
+  await check("open-remote-settings", "the message's Open Remote Settings opens the Remote settings at mcpMarshal.server.path", async () => {
+    const clicked = await page.evaluate((path) => {
+      const toast = [...document.querySelectorAll(".notifications-toasts .notification-toast")].find((t) => (t.textContent ?? "").includes(path));
+      const button = [...(toast?.querySelectorAll(".monaco-button") ?? [])].find((b) => b.textContent === "Open Remote Settings");
+      button?.click();
+      return !!button;
+    }, badPath);
+    if (!clicked) throw new Error("no Open Remote Settings button");
+    const { seen } = await waitFor(page, "the settings editor on the Remote tab with mcpMarshal.server.path", () => {
+      const editor = document.querySelector(".settings-editor");
+      const tab = editor?.querySelector(".settings-tabs-widget .checked")?.textContent ?? "";
+      const search = (editor?.querySelector(".settings-header .view-lines")?.textContent ?? "").replace(/\u00a0/g, " ");
+      const rows = [...(editor?.querySelectorAll(".setting-item-contents .setting-item-label") ?? [])].map((l) => l.textContent);
+      return { ok: tab.startsWith("Remote") && search.includes("mcpMarshal.server"), seen: { tab, search, rows } };
+    });
+    await runCommand(page, "View: Close All Editors");
+    return `${seen.tab}: "${seen.search}" → ${seen.rows.join(", ")}`;
+  });
+
+  writeFileSync(join(dirs.profile, "Machine", "settings.json"), JSON.stringify(machineSettings, null, 2));
+  await check("setting-fixed", "correcting the Remote setting starts the language server again", async () => {
+    const { seen } = await waitFor(page, '"MCP 2/3" again', (id) => {
+      const text = document.getElementById(id)?.textContent?.trim() ?? "";
+      return { ok: text === "MCP 2/3", seen: text };
+    }, STATUS_ID);
+    return seen;
   });
 
   await browser.close();
