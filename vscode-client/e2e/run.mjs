@@ -343,7 +343,7 @@ async function main() {
 
   await check("first-start-setting", "the first start used mcpMarshal.server.path from the Remote settings (no fallback to python3)", async () => {
     const toasts = await page.evaluate(() => window.__mcpE2E.toasts.map((t) => t.text));
-    const failed = toasts.filter((text) => /did not start|could not start|python3/.test(text));
+    const failed = toasts.filter((text) => /did not start|could not start|couldn.t create connection|python3/.test(text));
     if (failed.length) throw new Error(`the language server first failed to start: ${JSON.stringify(failed)}`);
     return "no start failure shown before the servers came up";
   });
