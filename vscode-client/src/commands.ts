@@ -23,6 +23,7 @@ export const UiCommands = {
   refresh: "mcpMarshal.ui.refresh",
   showOutput: "mcpMarshal.ui.showOutput",
   restartLanguageServer: "mcpMarshal.ui.restartLanguageServer",
+  openServerSettings: "mcpMarshal.ui.openServerSettings",
 } as const;
 
 export interface CommandContext {
@@ -34,6 +35,8 @@ export interface CommandContext {
   refresh(): Promise<void>;
   showOutput(): void;
   restartLanguageServer(): Promise<void>;
+  /** The settings that choose the language server (the Remote settings in a remote window). */
+  openServerSettings(): Thenable<unknown>;
 }
 
 type ServerAction = "restart" | "stop" | "start" | "showLogs";
@@ -106,7 +109,14 @@ export function registerUiCommands(ctx: CommandContext): vscode.Disposable[] {
       }),
     ),
     register(UiCommands.restartAll, withApi((api) => api.restartAll())),
-    register(UiCommands.reloadConfig, withApi((api) => api.reloadConfig())),
+    register(
+      UiCommands.reloadConfig,
+      withApi(async (api) => {
+        const result = await api.reloadConfig();
+        await ctx.refresh(); // the reload may have removed servers: re-seed from listServers
+        return result;
+      }),
+    ),
     register(
       UiCommands.trustWorkspace,
       withApi(async (api) => {
@@ -152,6 +162,7 @@ export function registerUiCommands(ctx: CommandContext): vscode.Disposable[] {
     register(UiCommands.refresh, () => ctx.refresh()),
     register(UiCommands.showOutput, () => ctx.showOutput()),
     register(UiCommands.restartLanguageServer, () => ctx.restartLanguageServer()),
+    register(UiCommands.openServerSettings, () => ctx.openServerSettings()),
   ];
 }
 

@@ -1,19 +1,42 @@
 import * as vscode from "vscode";
-import { LanguageClient, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import {
+  CloseAction,
+  ErrorAction,
+  LanguageClient,
+  RevealOutputChannelOn,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from "vscode-languageclient/node";
 import { registerUiCommands } from "./commands";
-import { LanguageServerHost, readLaunchSettings, type ClientFactory, type LanguageClientLike } from "./languageServer";
+import {
+  LanguageServerHost,
+  openServerSettings,
+  readLaunchSettings,
+  type ClientFactory,
+  type LanguageClientLike,
+} from "./languageServer";
 import { LOCKS_VIEW, LockTreeProvider } from "./lockTree";
 import { activeInterpreter, onInterpreterChanged } from "./pythonInterpreter";
 import { ServerLogs } from "./serverLogs";
 import { LockStore, ServerStore } from "./serverStore";
-import { SERVERS_VIEW, ServerTreeProvider } from "./serverTree";
+import { SERVERS_VIEW, ServerTreeProvider, UptimeTicker } from "./serverTree";
 import { ServerStatusBar } from "./statusBar";
 import { TelemetryForwarder } from "./telemetry";
+import { isPinned } from "./launch";
 import { hasWorkspaceFile } from "./workspaceDetection";
 
-const UPTIME_TICK_MS = 30_000;
-
 let host: LanguageServerHost | undefined;
+
+/**
+ * vscode-languageclient forces a pop-up for a failed start, a lost connection and each restart
+ * (about 20 for one bad command); the host shows one message of its own, so here errors only
+ * go to the output channel.
+ */
+export class MarshalLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
+}
 
 /** The composition root: builds the views, the host and the commands, and wires them. */
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -29,7 +52,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const serverTree = new ServerTreeProvider(servers);
   const lockTree = new LockTreeProvider(locks);
 
-  const createClient: ClientFactory = (launch, initializationOptions) => {
+  const createClient: ClientFactory = (launch, initializationOptions, hooks) => {
     // No `transport`: with TransportKind.stdio, vscode-languageclient appends `--stdio` to the
     // command line; without one it still speaks over stdio and passes our arguments unchanged.
     const serverOptions: ServerOptions = { command: launch.command, args: launch.args };
@@ -37,12 +60,22 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       documentSelector: [{ scheme: "file", pattern: "**/*.code-workspace" }],
       outputChannel: output,
       initializationOptions,
+      // One clear message from the host instead of the client's own pop-ups and restarts.
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      initializationFailedHandler: () => false,
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Continue, handled: true }),
+        closed: () => {
+          hooks.onClosed();
+          return { action: CloseAction.DoNotRestart, handled: true };
+        },
+      },
     };
-    return new LanguageClient("mcpMarshal", "MCP Marshal", serverOptions, clientOptions) as unknown as LanguageClientLike;
+    return new MarshalLanguageClient("mcpMarshal", "MCP Marshal", serverOptions, clientOptions) as unknown as LanguageClientLike;
   };
 
   host = new LanguageServerHost({ createClient, servers, locks, logs, telemetry, output, interpreter: () => activeInterpreter() });
-  const ticker = setInterval(() => serverTree.refresh(), UPTIME_TICK_MS);
+  const serversView = vscode.window.createTreeView(SERVERS_VIEW, { treeDataProvider: serverTree });
 
   context.subscriptions.push(
     output,
@@ -52,10 +85,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     telemetry,
     serverTree,
     lockTree,
-    new ServerStatusBar(servers),
-    vscode.window.createTreeView(SERVERS_VIEW, { treeDataProvider: serverTree }),
+    new ServerStatusBar(servers, host),
+    serversView,
     vscode.window.createTreeView(LOCKS_VIEW, { treeDataProvider: lockTree }),
-    { dispose: () => clearInterval(ticker) },
+    new UptimeTicker(servers, serversView, () => serverTree.refresh()),
     ...registerUiCommands({
       api: () => host?.currentApi(),
       servers,
@@ -64,18 +97,19 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       refresh: () => host?.refresh() ?? Promise.resolve(),
       showOutput: () => output.show(),
       restartLanguageServer: () => host?.restart() ?? Promise.resolve(),
+      openServerSettings: () => openServerSettings(readLaunchSettings().path?.trim() ? "mcpMarshal.server.path" : "mcpMarshal.server"),
     }),
     host,
   );
 
+  // Started first: a pinned server.path/python never waits for the Python extension to activate.
+  const started = host.start();
   const interpreterWatch = await onInterpreterChanged(() => {
     // Only a server launched with the Python extension's interpreter follows it (see resolveLaunch).
-    const { path, python } = readLaunchSettings();
-    if (!path?.trim() && !python?.trim()) void host?.restart();
+    if (!isPinned(readLaunchSettings())) void host?.restart();
   });
   if (interpreterWatch) context.subscriptions.push(interpreterWatch);
-
-  await host.start();
+  await started;
 }
 
 export async function deactivate(): Promise<void> {

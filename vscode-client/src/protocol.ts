@@ -24,6 +24,7 @@ export type CommandName = (typeof Commands)[keyof typeof Commands];
 export const Notifications = {
   serverStateChanged: "mcpMarshal/serverStateChanged",
   lockChanged: "mcpMarshal/lockChanged",
+  serverRemoved: "mcpMarshal/serverRemoved",
 } as const;
 
 export const SERVER_STATES = [
@@ -72,6 +73,11 @@ export interface ServerStateChangedParams {
   snapshot?: ServerSnapshot;
 }
 
+/** `mcpMarshal/serverRemoved`: a reload removed this server from the workspace file. */
+export interface ServerRemovedParams {
+  name: string;
+}
+
 export interface ListServersResult {
   servers: ServerSnapshot[];
 }
@@ -110,4 +116,6 @@ export interface InitializationOptions {
   workspaceFile?: string;
   trusted: boolean;
   telemetry: boolean;
+  /** false: leave JSON syntax errors to the editor's own JSON checker (VS Code has one). */
+  syntaxDiagnostics?: boolean;
 }

@@ -31,6 +31,12 @@ export class ServerStore implements vscode.Disposable {
     return [...this.servers.keys()];
   }
 
+  /** Forget a server the workspace file no longer declares (`mcpMarshal/serverRemoved`). */
+  remove(name: string): void {
+    if (this.servers.delete(name)) this.changed.fire();
+  }
+
+  /** Exactly the servers listed: rows the server no longer lists are dropped. */
   replaceAll(snapshots: readonly ServerSnapshot[]): void {
     const now = this.now();
     this.servers.clear();
@@ -68,10 +74,15 @@ export class ServerStore implements vscode.Disposable {
     this.changed.fire();
   }
 
-  /** Seconds since the server became ready, or undefined when it is not running. */
+  /** Whole seconds since the server became ready (as a clock shows them), or undefined when it is not running. */
   uptimeSeconds(server: ServerView): number | undefined {
+    const ms = this.uptimeMs(server);
+    return ms === undefined ? undefined : Math.floor(ms / 1000);
+  }
+
+  uptimeMs(server: ServerView): number | undefined {
     if (server.readyAtMs === undefined) return undefined;
-    return Math.max(0, Math.round((this.now() - server.readyAtMs) / 1000));
+    return Math.max(0, this.now() - server.readyAtMs);
   }
 
   dispose(): void {

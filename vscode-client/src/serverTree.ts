@@ -27,6 +27,63 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(seconds / 86400)}d ${Math.floor((seconds % 86400) / 3600)}h`;
 }
 
+/** Milliseconds until `formatDuration` shows another value for a server that has run `uptimeMs`. */
+export function nextUptimeChangeMs(uptimeMs: number): number {
+  const unit = uptimeMs < 60_000 ? 1_000 : uptimeMs < 86_400_000 ? 60_000 : 3_600_000;
+  return unit - (uptimeMs % unit);
+}
+
+/** What the ticker needs of the view (a `vscode.TreeView`). */
+export interface VisibleView {
+  readonly visible: boolean;
+  readonly onDidChangeVisibility: vscode.Event<unknown>;
+}
+
+/**
+ * Redraws the uptimes when the text they show changes (each second under a minute, each minute
+ * after), and only while the view is visible; shown again, the view is redrawn at once.
+ */
+export class UptimeTicker implements vscode.Disposable {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly subscriptions: vscode.Disposable[];
+
+  constructor(
+    private readonly store: ServerStore,
+    private readonly view: VisibleView,
+    private readonly redraw: () => void,
+  ) {
+    this.subscriptions = [
+      store.onDidChange(() => this.schedule()),
+      view.onDidChangeVisibility(() => {
+        if (view.visible) this.redraw();
+        this.schedule();
+      }),
+    ];
+    this.schedule();
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    for (const s of this.subscriptions) s.dispose();
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.view.visible) return;
+    const waits = this.store
+      .all()
+      .map((server) => this.store.uptimeMs(server))
+      .filter((ms): ms is number => ms !== undefined)
+      .map(nextUptimeChangeMs);
+    if (waits.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.redraw();
+      this.schedule();
+    }, Math.min(...waits));
+  }
+}
+
 /** The "MCP Servers" view: one row per server; `contextValue` drives the inline actions. */
 export class ServerTreeProvider implements vscode.TreeDataProvider<ServerView>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();

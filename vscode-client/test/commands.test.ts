@@ -17,6 +17,7 @@ async function setup() {
     refresh: () => h.host.refresh(),
     showOutput: () => h.output.show(),
     restartLanguageServer: () => h.host.restart(),
+    openServerSettings: () => Promise.resolve(),
   });
   await h.host.start();
   h.client().requests.length = 0;
@@ -38,13 +39,20 @@ describe("palette and tree commands → workspace/executeCommand", () => {
 
   it.each([
     [UiCommands.restartAll, "mcpMarshal.restartAll"],
-    [UiCommands.reloadConfig, "mcpMarshal.reloadConfig"],
     [UiCommands.trustWorkspace, "mcpMarshal.trustWorkspace"],
     [UiCommands.flushTelemetry, "mcpMarshal.flushTelemetry"],
   ])("%s sends %s", async (uiCommand, serverCommand) => {
     const h = await setup();
     await vscode.commands.executeCommand(uiCommand);
     expect(h.client().commands()).toEqual([[serverCommand]]);
+  });
+
+  it("Reload Configuration sends reloadConfig, then re-seeds the views so removed servers leave", async () => {
+    const h = await setup();
+    h.setServerList([snapshot("memory", "ready", { pid: 1 })]); // the reload removed "files"
+    await vscode.commands.executeCommand(UiCommands.reloadConfig);
+    expect(h.client().commands()).toEqual([["mcpMarshal.reloadConfig"], ["mcpMarshal.listServers"], ["mcpMarshal.listLocks"]]);
+    expect(h.servers.names()).toEqual(["memory"]);
   });
 
   it("Restart Server… from the palette asks which server, showing states and errors", async () => {
@@ -171,6 +179,25 @@ describe("manifest ↔ code", () => {
       const expected = actionsFor(state).map((a) => `${a}Server`.replace("showLogsServer", "showLogs"));
       if (state === "stopping") expected.splice(expected.indexOf("stopServer"), 1);
       expect(new Set(offered), state).toEqual(new Set(expected));
+    }
+  });
+
+  it("writes the MCP Servers welcome as plain text (no literal backticks) naming the setting that chose the command", () => {
+    const welcome = manifest.contributes.viewsWelcome.filter((w) => w.view === "mcpMarshal.servers");
+    for (const w of welcome) expect(w.contents, w.when).not.toContain("`");
+    const failed = (source: string) =>
+      welcome.filter((w) => {
+        const when = w.when ?? "";
+        if (!when.includes("mcpMarshal.serverState == failed")) return false;
+        const is = /mcpMarshal\.launchSource == '([^']+)'/.exec(when)?.[1];
+        const isNot = [...when.matchAll(/mcpMarshal\.launchSource != '([^']+)'/g)].map((m) => m[1]);
+        return is !== undefined ? is === source : !isNot.includes(source);
+      });
+    for (const source of ["mcpMarshal.server.path", "mcpMarshal.server.python", "pythonExtension", "default"]) {
+      const shown = failed(source);
+      expect(shown, source).toHaveLength(1);
+      expect(shown[0].contents).toContain(source.startsWith("mcpMarshal.") ? source : "Neither mcpMarshal.server.path nor mcpMarshal.server.python is set");
+      expect(shown[0].contents).toContain("(command:mcpMarshal.ui.openServerSettings)");
     }
   });
 });

@@ -1,5 +1,5 @@
 import { Disposable } from "vscode";
-import type { LanguageClientLike } from "../src/languageServer";
+import type { ClientHooks, LanguageClientLike } from "../src/languageServer";
 import type { InitializationOptions } from "../src/protocol";
 import type { LaunchCommand } from "../src/launch";
 
@@ -19,10 +19,11 @@ export class FakeLanguageClient implements LanguageClientLike {
   initializationOptions: InitializationOptions | undefined;
 
   constructor(
-    readonly launch: LaunchCommand,
+    readonly launch: Pick<LaunchCommand, "command" | "args"> & Partial<LaunchCommand>,
     private readonly initOptions: () => InitializationOptions,
     public respond: (command: string, args: unknown[]) => unknown = () => ({}),
     private readonly failStart = false,
+    readonly hooks: ClientHooks = { onClosed: () => undefined },
   ) {}
 
   start(): Promise<void> {
@@ -85,6 +86,11 @@ export class FakeLanguageClient implements LanguageClientLike {
     const handler = this.requestHandlers.get(method);
     if (!handler) throw new Error(`no handler for ${method}`);
     return await handler(params as never);
+  }
+
+  /** The server process goes away on its own (crash, kill): what vscode-languageclient reports. */
+  crash(): void {
+    this.hooks.onClosed();
   }
 
   telemetry(data: unknown): void {

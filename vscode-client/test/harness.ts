@@ -17,6 +17,7 @@ export const manifest = JSON.parse(
     configuration: { properties: Record<string, { default?: unknown }> };
     views: Record<string, Array<{ id: string }>>;
     menus: Record<string, Array<{ command: string; when?: string; group?: string }>>;
+    viewsWelcome: Array<{ view: string; contents: string; when?: string }>;
   };
   activationEvents: string[];
 };
@@ -26,7 +27,15 @@ export function snapshot(name: string, state: string, extra: Partial<ServerSnaps
 }
 
 /** A host wired to a fake client, the way `activate` wires the real one. */
-export function makeHost(options: { servers?: ServerSnapshot[]; interpreter?: string; failStart?: boolean } = {}) {
+export function makeHost(
+  options: {
+    servers?: ServerSnapshot[];
+    interpreter?: string;
+    /** Stands in for the Python extension's lookup (default: resolves to `interpreter` at once). */
+    lookup?: () => Promise<string | undefined>;
+    failStart?: boolean;
+  } = {},
+) {
   let now = 1_000_000;
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const servers = new ServerStore(clock.now);
@@ -36,6 +45,7 @@ export function makeHost(options: { servers?: ServerSnapshot[]; interpreter?: st
   const telemetry = new TelemetryForwarder(vscode.window.createOutputChannel("MCP Marshal Telemetry", { log: true }));
   const clients: FakeLanguageClient[] = [];
   let serverList = options.servers ?? [];
+  let lookups = 0;
   const respond = (command: string, args: unknown[]): unknown => {
     switch (command) {
       case "mcpMarshal.listServers":
@@ -49,8 +59,8 @@ export function makeHost(options: { servers?: ServerSnapshot[]; interpreter?: st
     }
   };
   const host = new LanguageServerHost({
-    createClient: (launch, init) => {
-      const client = new FakeLanguageClient(launch, init, respond, options.failStart);
+    createClient: (launch, init, hooks) => {
+      const client = new FakeLanguageClient(launch, init, respond, options.failStart, hooks);
       clients.push(client);
       return client;
     },
@@ -59,7 +69,10 @@ export function makeHost(options: { servers?: ServerSnapshot[]; interpreter?: st
     logs,
     telemetry,
     output,
-    interpreter: () => Promise.resolve(options.interpreter),
+    interpreter: () => {
+      lookups++;
+      return options.lookup ? options.lookup() : Promise.resolve(options.interpreter);
+    },
   });
   return {
     host,
@@ -71,6 +84,8 @@ export function makeHost(options: { servers?: ServerSnapshot[]; interpreter?: st
     clock,
     clients,
     client: () => clients[clients.length - 1],
+    /** How often the host asked the Python extension for its interpreter. */
+    lookups: () => lookups,
     setServerList: (list: ServerSnapshot[]) => (serverList = list),
   };
 }

@@ -13,7 +13,7 @@ async function started(servers = [snapshot("memory", "starting"), snapshot("file
   const h = makeHost({ servers });
   const tree = new ServerTreeProvider(h.servers);
   const view = vscode.window.createTreeView("mcpMarshal.servers", { treeDataProvider: tree });
-  const bar = new ServerStatusBar(h.servers);
+  const bar = new ServerStatusBar(h.servers, h.host);
   let redraws = 0;
   tree.onDidChangeTreeData(() => redraws++);
   await h.host.start();
@@ -60,6 +60,28 @@ describe("MCP Servers tree", () => {
     const h = await started();
     h.client().notify("mcpMarshal/serverStateChanged", stateChanged("search", "starting", "stopped"));
     expect((await fake.treeItems("mcpMarshal.servers")).map((i) => i.label)).toEqual(["memory", "files", "search"]);
+  });
+
+  it("drops a server's row on mcpMarshal/serverRemoved, and the status bar count follows", async () => {
+    const h = await started([snapshot("memory", "ready"), snapshot("files", "stopped"), snapshot("search", "ready")]);
+    const bar = fake.statusBarItems.at(-1) as FakeStatusBarItem;
+    expect(bar.text).toBe("$(server-process) MCP 2/3");
+    h.client().notify("mcpMarshal/serverRemoved", { name: "search" });
+    expect((await fake.treeItems("mcpMarshal.servers")).map((i) => i.label)).toEqual(["memory", "files"]);
+    expect(bar.text).toBe("$(server-process) MCP 1/2");
+    h.client().notify("mcpMarshal/serverRemoved", { name: "unknown" }); // nothing to drop, no error
+    expect(h.servers.names()).toEqual(["memory", "files"]);
+  });
+
+  it("re-seeding from listServers (a reconnect, a refresh) drops rows the server no longer lists", async () => {
+    const h = await started([snapshot("memory", "ready"), snapshot("files", "ready")]);
+    h.client().notify("mcpMarshal/serverStateChanged", stateChanged("late", "starting", "stopped"));
+    h.setServerList([snapshot("files", "ready")]);
+    await h.host.refresh();
+    expect(h.servers.names()).toEqual(["files"]);
+    h.setServerList([snapshot("memory", "ready"), snapshot("files", "ready")]);
+    await h.host.restart(); // a new language server is seeded from scratch
+    expect(h.servers.names()).toEqual(["memory", "files"]);
   });
 
   it("takes uptime from listServers and drops it when the server stops", async () => {

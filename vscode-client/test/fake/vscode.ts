@@ -198,7 +198,8 @@ export class FakeTreeView<T> {
   badge: { value: number; tooltip: string } | undefined;
   visible = true;
   disposed = false;
-  readonly onDidChangeVisibility = new EventEmitter<{ visible: boolean }>().event;
+  private readonly visibility = new EventEmitter<{ visible: boolean }>();
+  readonly onDidChangeVisibility = this.visibility.event;
   constructor(
     readonly viewId: string,
     readonly treeDataProvider: TreeDataProvider<T>,
@@ -208,6 +209,11 @@ export class FakeTreeView<T> {
   }
   reveal(): Promise<void> {
     return Promise.resolve();
+  }
+  /** The user collapses / expands the view (or switches the side bar away and back). */
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.visibility.fire({ visible });
   }
 }
 
@@ -319,6 +325,8 @@ export const commands = {
   },
   executeCommand<T = unknown>(command: string, ...rest: unknown[]): Promise<T> {
     if (command === "setContext") {
+      // Once the window is gone, the workbench cancels every call the extension host makes.
+      if (fake.windowGone) return Promise.reject(new Error("Canceled"));
       fake.contexts.set(String(rest[0]), rest[1]);
       return Promise.resolve(undefined as T);
     }
@@ -398,6 +406,10 @@ class FakeTelemetryLogger {
 }
 
 export const env = {
+  /** Set in a remote window (code-server, Remote-SSH, WSL, dev containers), e.g. "ssh-remote". */
+  get remoteName(): string | undefined {
+    return fake.remoteName;
+  },
   get isTelemetryEnabled(): boolean {
     return fake.telemetryEnabled;
   },
@@ -434,6 +446,9 @@ export const fake = {
   defaults: new Map<string, unknown>(),
   trusted: true,
   telemetryEnabled: true,
+  /** The window closed (or the browser tab of code-server): UI calls such as setContext reject. */
+  windowGone: false,
+  remoteName: undefined as string | undefined,
   workspaceFile: undefined as Uri | undefined,
   workspaceFolders: undefined as Array<{ uri: Uri; name: string; index: number }> | undefined,
   declaredViews: new Set<string>(),
@@ -469,6 +484,8 @@ export const fake = {
     this.inputBoxes = [];
     this.trusted = true;
     this.telemetryEnabled = true;
+    this.windowGone = false;
+    this.remoteName = undefined;
     this.workspaceFile = undefined;
     this.workspaceFolders = undefined;
     this.answers = defaultAnswers();

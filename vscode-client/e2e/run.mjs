@@ -1,0 +1,690 @@
+// End-to-end test of the packaged extension in a real VS Code: code-server serves the workbench,
+// Debian's Chromium (driven by puppeteer-core) is the user. Every check reads the DOM, as a user
+// would see it, and waits on DOM conditions with a timeout. Run through .ci/e2e-vscode, which
+// installs the tools and passes their paths; `node run.mjs --help` lists the options.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "..", "..");
+
+const { values: opts } = parseArgs({
+  options: {
+    vsix: { type: "string", default: join(repo, "vscode-client", "mcp-marshal.vsix") },
+    "code-server": { type: "string" },
+    puppeteer: { type: "string" },
+    chromium: { type: "string", default: "/usr/bin/chromium" },
+    "server-path": { type: "string", default: join(repo, ".venv", "bin", "mcp-marshal") },
+    python: { type: "string", default: join(repo, ".venv", "bin", "python") },
+    screenshots: { type: "string" },
+    keep: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (opts.help || !opts["code-server"] || !opts.puppeteer) {
+  console.log(`usage: node run.mjs --code-server DIR --puppeteer DIR [--vsix FILE] [--server-path FILE] [--python FILE]
+                   [--chromium FILE] [--screenshots DIR] [--keep]
+  --code-server  folder with node_modules/code-server (installed by .ci/e2e-vscode)
+  --puppeteer    folder with node_modules/puppeteer-core
+  --screenshots  write servers-view.png, status-bar.png, failure-notification.png there
+  --keep         keep the temporary profile, workspace and logs`);
+  process.exit(opts.help ? 0 : 2);
+}
+
+/** Timeouts: the first paint of the workbench and the first activation are slow on 2 shared cores. */
+const FIRST_MS = 120_000;
+const STEP_MS = 30_000;
+const STOP_MS = 20_000;
+const SERVERS = ["alpha", "beta", "gamma", "crashy"];
+const STATUS_ID = "mcp-marshal.mcp-marshal.mcpMarshal.status";
+
+const started = Date.now();
+const say = (text) => console.log(`e2e: ${text}`);
+const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+// --- the throwaway profile and workspace -------------------------------------------------------
+
+const tmp = mkdtempSync(join(tmpdir(), "mcp-marshal-e2e-"));
+const dirs = {
+  profile: join(tmp, "profile"),
+  extensions: join(tmp, "extensions"),
+  workspace: join(tmp, "workspace"),
+  pids: join(tmp, "pids"),
+  state: join(tmp, "state"),
+  chromium: join(tmp, "chromium"),
+  xdg: join(tmp, "xdg"),
+};
+for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+const configYaml = join(tmp, "code-server.yaml");
+// Port 0: code-server binds a free port and prints it.
+writeFileSync(configYaml, "bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n");
+
+const userSettings = {
+  // A test profile: the workspace is ours, so Workspace Trust is off (servers start only when trusted).
+  "security.workspace.trust.enabled": false,
+  "telemetry.telemetryLevel": "off",
+  "workbench.startupEditor": "none",
+  "workbench.tips.enabled": false,
+  "workbench.enableExperiments": false,
+  "workbench.secondarySideBar.defaultVisibility": "hidden",
+  "chat.disableAIFeatures": true,
+  "extensions.autoCheckUpdates": false,
+  "extensions.autoUpdate": false,
+  "update.mode": "none",
+  "json.schemaDownload.enable": false,
+};
+// mcpMarshal.server.* are machine-overridable: in a remote window (code-server is one) VS Code
+// ignores them in User settings. A remote user sets them in the Remote settings, which
+// code-server keeps in <user-data-dir>/Machine/settings.json.
+const machineSettings = { "mcpMarshal.server.path": opts["server-path"] };
+mkdirSync(join(dirs.profile, "User"), { recursive: true });
+mkdirSync(join(dirs.profile, "Machine"), { recursive: true });
+writeFileSync(join(dirs.profile, "User", "settings.json"), JSON.stringify(userSettings, null, 2));
+writeFileSync(join(dirs.profile, "Machine", "settings.json"), JSON.stringify(machineSettings, null, 2));
+
+const fixture = readFileSync(join(here, "e2e.code-workspace"), "utf8")
+  .replaceAll("@PYTHON@", opts.python)
+  .replaceAll("@FAKE_SERVER@", join(repo, "tests", "fixtures", "fake_server.py"))
+  .replaceAll("@PIDS@", dirs.pids);
+const good = JSON.parse(fixture);
+const workspaceFile = join(dirs.workspace, "e2e.code-workspace");
+writeFileSync(workspaceFile, fixture);
+
+/** Save as editors do: a temporary file renamed over the workspace file. */
+function saveWorkspace(value) {
+  const text = typeof value === "string" ? value : JSON.stringify(value, null, 2) + "\n";
+  const temp = join(dirs.workspace, ".e2e.code-workspace.tmp");
+  writeFileSync(temp, text);
+  renameSync(temp, workspaceFile);
+}
+
+function withServers(edit) {
+  const copy = structuredClone(good);
+  edit(copy.settings["mcpMarshal.servers"]);
+  return copy;
+}
+
+// --- code-server ---------------------------------------------------------------------------------
+
+const codeServerEntry = join(opts["code-server"], "node_modules", "code-server", "out", "node", "entry.js");
+const codeServerEnv = {
+  ...process.env,
+  PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}`,
+  // Where code-server and VS Code would otherwise write outside the profile.
+  XDG_CONFIG_HOME: join(dirs.xdg, "config"),
+  XDG_DATA_HOME: join(dirs.xdg, "data"),
+  XDG_CACHE_HOME: join(dirs.xdg, "cache"),
+  MCP_MARSHAL_STATE_DIR: dirs.state,
+  // Inherited by every process of this run (extension host, language server, MCP servers), so
+  // the leftover check can find them all in /proc.
+  MCP_MARSHAL_E2E_RUN: tmp,
+};
+const profileArgs = ["--config", configYaml, "--user-data-dir", dirs.profile, "--extensions-dir", dirs.extensions];
+
+function codeServerSync(args) {
+  const run = spawnSync(process.execPath, [codeServerEntry, ...profileArgs, ...args], { env: codeServerEnv, encoding: "utf8" });
+  return { status: run.status, out: `${run.stdout ?? ""}${run.stderr ?? ""}` };
+}
+
+const version = codeServerSync(["--version"]).out.trim().split("\n").at(-1) ?? "";
+say(`code-server ${version}`);
+const installed = codeServerSync(["--install-extension", opts.vsix, "--force"]);
+if (installed.status !== 0 || !/successfully installed/i.test(installed.out)) {
+  console.error(installed.out);
+  throw new Error(`installing ${opts.vsix} failed`);
+}
+say(`installed ${opts.vsix} into ${dirs.extensions}`);
+
+let codeServer;
+let codeServerLog = "";
+let browser;
+const results = [];
+
+function startCodeServer() {
+  const args = [codeServerEntry, ...profileArgs, "--disable-telemetry", "--disable-update-check", "--disable-getting-started-override", "--ignore-last-opened"];
+  // detached: its own process group, so cleanup can take down whatever it left.
+  codeServer = spawn(process.execPath, args, { env: codeServerEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolvePort, reject) => {
+    const timer = setTimeout(() => reject(new Error(`code-server printed no address in 60 s:\n${codeServerLog}`)), 60_000);
+    const onData = (chunk) => {
+      codeServerLog += chunk.toString();
+      const m = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(codeServerLog);
+      if (m) {
+        clearTimeout(timer);
+        resolvePort(m[1]);
+      }
+    };
+    codeServer.stdout.on("data", onData);
+    codeServer.stderr.on("data", onData);
+    codeServer.on("exit", (code) => reject(new Error(`code-server exited (${code}):\n${codeServerLog}`)));
+  });
+}
+
+// --- the page ------------------------------------------------------------------------------------
+
+/** Runs in the page before the workbench loads: records every row text and toast ever shown. */
+function recorder() {
+  const rec = { rows: [], toasts: [] };
+  window.__mcpE2E = rec;
+  const lastRow = new Map();
+  const lastToast = new WeakMap();
+  const scan = () => {
+    for (const row of document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')) {
+      const name = row.querySelector(".label-name")?.textContent ?? "";
+      const desc = row.querySelector(".label-description")?.textContent ?? "";
+      if (name && lastRow.get(name) !== desc) {
+        lastRow.set(name, desc);
+        rec.rows.push({ t: Date.now(), name, desc });
+      }
+    }
+    for (const message of document.querySelectorAll(".notifications-toasts .notification-list-item-message")) {
+      const text = message.textContent ?? "";
+      if (text && lastToast.get(message) !== text) {
+        lastToast.set(message, text);
+        rec.toasts.push({ t: Date.now(), text });
+      }
+    }
+  };
+  new MutationObserver(scan).observe(document, { subtree: true, childList: true, characterData: true });
+}
+
+/** Polls `fn` in the page until it returns something truthy; the error names the last value seen. */
+async function waitFor(page, what, fn, arg, timeout = STEP_MS) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await page.evaluate(fn, arg).catch((err) => ({ error: String(err) }));
+    if (last && !last.error && (last.ok ?? true) && last.ok !== false) return last;
+    if (Date.now() > deadline) throw new Error(`${what}: not seen within ${secs(timeout)}; last seen: ${JSON.stringify(last?.seen ?? last)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("F1");
+  await waitFor(page, "command palette", () => {
+    const input = document.querySelector(".quick-input-widget input");
+    return !!input && input === document.activeElement;
+  });
+  await page.keyboard.type(title);
+  await waitFor(
+    page,
+    `palette entry "${title}"`,
+    (t) => {
+      const first = document.querySelector(".quick-input-widget .monaco-list-row")?.getAttribute("aria-label") ?? "";
+      return { ok: first.startsWith(t), seen: first };
+    },
+    title,
+  );
+  await page.keyboard.press("Enter");
+}
+
+async function shoot(page, name, boxFn, arg, pad = 0) {
+  if (!opts.screenshots) return;
+  const box = await page.evaluate(boxFn, arg);
+  if (!box) throw new Error(`screenshot ${name}: element not found`);
+  mkdirSync(opts.screenshots, { recursive: true });
+  const clip = { x: Math.max(0, box.x - pad), y: Math.max(0, box.y - pad), width: box.width + 2 * pad, height: box.height + 2 * pad };
+  await page.screenshot({ path: join(opts.screenshots, `${name}.png`), clip });
+}
+
+async function check(id, title, fn) {
+  const t0 = Date.now();
+  try {
+    const detail = await fn();
+    results.push({ id, ok: true });
+    console.log(`✓ ${id} — ${title}${detail ? `: ${detail}` : ""} (${secs(Date.now() - t0)})`);
+  } catch (err) {
+    results.push({ id, ok: false, why: err instanceof Error ? err.message : String(err) });
+    console.log(`✗ ${id} — ${title}: ${err instanceof Error ? err.message : String(err)} (${secs(Date.now() - t0)})`);
+  }
+}
+
+const pidsOf = (name) =>
+  existsSync(join(dirs.pids, name)) ? readFileSync(join(dirs.pids, name), "utf8").split("\n").filter(Boolean).map(Number) : [];
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+};
+/** Every live process that inherited this run's marker (see codeServerEnv). */
+function markedProcesses() {
+  const found = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, "latin1").split("\0").includes(`MCP_MARSHAL_E2E_RUN=${tmp}`) && alive(Number(entry))) {
+        found.push(`${entry} ${readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0").join(" ").trim().slice(0, 120)}`);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+async function main() {
+  const createRequireFrom = createRequire(join(opts.puppeteer, "package.json"));
+  const puppeteer = createRequireFrom("puppeteer-core");
+  const url = await startCodeServer();
+  say(`code-server at ${url} (profile ${dirs.profile})`);
+
+  browser = await puppeteer.launch({
+    executablePath: opts.chromium,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      `--user-data-dir=${dirs.chromium}`,
+    ],
+    defaultViewport: { width: 1280, height: 800 },
+  });
+  say(`chromium ${await browser.version()}`);
+  const page = await browser.newPage();
+  await page.evaluateOnNewDocument(recorder);
+  await page.goto(`${url}/?workspace=${encodeURIComponent(workspaceFile)}`, { waitUntil: "domcontentloaded" });
+  await waitFor(page, "the workbench", () => !!document.querySelector(".monaco-workbench .part.sidebar .pane-header"), undefined, FIRST_MS);
+
+  // Collapse the folder tree and open the MCP Servers view (the Explorer shows it collapsed).
+  await waitFor(page, "the MCP Servers view header", () => !!document.querySelector('.pane-header[aria-label="MCP Servers Section"]'), undefined, FIRST_MS)
+    .then(() =>
+      page.evaluate(() => {
+        const folders = document.querySelector('.pane-header[aria-label^="Explorer Section"]');
+        if (folders?.getAttribute("aria-expanded") === "true") folders.click();
+        const servers = document.querySelector('.pane-header[aria-label="MCP Servers Section"]');
+        if (servers?.getAttribute("aria-expanded") !== "true") servers.click();
+      }),
+    )
+    .catch((err) => say(`no MCP Servers view: ${err.message}`));
+
+  await check("servers-view", "the MCP Servers view shows every server with its state", async () => {
+    const { seen } = await waitFor(
+      page,
+      "alpha/beta/gamma ready and crashy failed",
+      () => {
+        const rows = [...document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')].map((row) => [
+          row.querySelector(".label-name")?.textContent ?? "",
+          row.querySelector(".label-description")?.textContent ?? "",
+        ]);
+        const state = Object.fromEntries(rows.map(([name, desc]) => [name, desc.split(" ")[0]]));
+        const ok =
+          rows.length === 4 && state.alpha === "ready" && state.beta === "ready" && state.gamma === "ready" && state.crashy === "failed";
+        return { ok, seen: rows.map(([n, d]) => `${n} ${d}`) };
+      },
+      undefined,
+      FIRST_MS,
+    );
+    await shoot(page, "servers-view", () => {
+      const header = document.querySelector('.pane-header[aria-label="MCP Servers Section"]');
+      const pane = header?.closest(".pane");
+      const rows = [...(pane?.querySelectorAll(".monaco-list-row") ?? [])];
+      if (!header || rows.length === 0) return null;
+      const top = header.getBoundingClientRect();
+      const last = rows[rows.length - 1].getBoundingClientRect();
+      return { x: top.x, y: top.y, width: top.width, height: last.bottom - top.y + 6 };
+    });
+    return seen.join(", ");
+  });
+
+  await check("first-start-setting", "the first start used mcpMarshal.server.path from the Remote settings (no fallback to python3)", async () => {
+    const toasts = await page.evaluate(() => window.__mcpE2E.toasts.map((t) => t.text));
+    const failed = toasts.filter((text) => /did not start|could not start|couldn.t create connection|python3/.test(text));
+    if (failed.length) throw new Error(`the language server first failed to start: ${JSON.stringify(failed)}`);
+    return "no start failure shown before the servers came up";
+  });
+
+  await check("status-bar", "the status bar item reads MCP 3/4", async () => {
+    const { seen } = await waitFor(
+      page,
+      '"MCP 3/4"',
+      (id) => {
+        const text = document.getElementById(id)?.textContent?.trim() ?? "";
+        return { ok: text === "MCP 3/4", seen: text || "(no item)" };
+      },
+      STATUS_ID,
+    );
+    await shoot(
+      page,
+      "status-bar",
+      (id) => {
+        const item = document.getElementById(id)?.getBoundingClientRect();
+        const bar = document.getElementById("workbench.parts.statusbar")?.getBoundingClientRect();
+        return item && bar ? { x: bar.x, y: bar.y, width: Math.min(bar.width, item.right + 160), height: bar.height } : null;
+      },
+      STATUS_ID,
+    );
+    return seen;
+  });
+
+  const clickedAt = { t: 0, pids: 0 };
+  await check("failure-notification", "one notification for the failed server, with Restart", async () => {
+    const { seen } = await waitFor(page, "a notification that crashy failed with a Restart button", () => {
+      const toasts = [...document.querySelectorAll(".notifications-toasts .notification-toast")].map((toast) => ({
+        message: toast.querySelector(".notification-list-item-message")?.textContent ?? "",
+        buttons: [...toast.querySelectorAll(".monaco-button")].map((b) => b.textContent ?? ""),
+      }));
+      const hit = toasts.find((t) => t.message.includes("crashy") && /fail/i.test(t.message) && t.buttons.includes("Restart"));
+      return { ok: !!hit, seen: hit ?? toasts };
+    });
+    await shoot(
+      page,
+      "failure-notification",
+      () => {
+        const toast = [...document.querySelectorAll(".notifications-toasts .notification-toast")].find((t) =>
+          (t.textContent ?? "").includes("crashy"),
+        );
+        const r = toast?.getBoundingClientRect();
+        return r ? { x: r.x, y: r.y, width: r.width, height: r.height } : null;
+      },
+      undefined,
+      4,
+    );
+    return `"${seen.message}" [${seen.buttons.join(", ")}]`;
+  });
+
+  await check("no-restart-toast", "a crash the supervisor restarts raises no notification (only failed does)", async () => {
+    const toasts = await page.evaluate(() => window.__mcpE2E.toasts.map((t) => t.text));
+    const restarts = toasts.filter((text) => text.includes("crashy") && !/fail/i.test(text));
+    if (restarts.length) throw new Error(`restart notifications shown: ${JSON.stringify(restarts)}`);
+    return `${toasts.length} notification(s): ${JSON.stringify(toasts)}`;
+  });
+
+  await check("restart-action", "Restart in the notification starts the server again", async () => {
+    clickedAt.pids = pidsOf("crashy").length;
+    clickedAt.t = await page.evaluate(() => {
+      const toast = [...document.querySelectorAll(".notifications-toasts .notification-toast")].find((t) =>
+        (t.textContent ?? "").includes("crashy"),
+      );
+      const button = [...(toast?.querySelectorAll(".monaco-button") ?? [])].find((b) => b.textContent === "Restart");
+      if (!button) return 0;
+      button.click();
+      return Date.now();
+    });
+    if (!clickedAt.t) throw new Error("no Restart button to click");
+    const { seen } = await waitFor(
+      page,
+      "crashy's row leaving failed after the click",
+      (t) => {
+        const after = window.__mcpE2E.rows.filter((r) => r.name === "crashy" && r.t >= t);
+        return { ok: after.some((r) => !r.desc.startsWith("failed")), seen: after.map((r) => r.desc) };
+      },
+      clickedAt.t,
+    );
+    return `crashy went ${seen.join(" → ")}; ${pidsOf("crashy").length - clickedAt.pids} new process(es)`;
+  });
+
+  await check("palette-command", 'the palette runs "MCP Marshal: List Servers…" and it lists the servers', async () => {
+    await runCommand(page, "MCP Marshal: List Servers");
+    const { seen } = await waitFor(page, "a server pick with the four servers", (names) => {
+      const rows = [...document.querySelectorAll(".quick-input-widget .monaco-list-row")].map((r) => r.getAttribute("aria-label") ?? "");
+      return { ok: names.every((n) => rows.some((r) => r.startsWith(`${n}, `))), seen: rows };
+    }, SERVERS);
+    await page.keyboard.press("Escape");
+    return seen.join(" | ");
+  });
+
+  await check("output-channel", "the MCP Marshal output channel logs the start plan and readiness", async () => {
+    await runCommand(page, "MCP Marshal: Show Language Server Output");
+    const { seen } = await waitFor(page, "the MCP Marshal channel with the servers' start and readiness", (names) => {
+      const panel = document.getElementById("workbench.parts.panel");
+      const channel = panel?.querySelector("select")?.selectedOptions?.[0]?.textContent ?? "";
+      const text = (panel?.querySelector(".monaco-editor .view-lines")?.innerText ?? "").replace(/\u00a0/g, " ").trim();
+      const ok = channel === "MCP Marshal" && names.every((n) => text.includes(n)) && /ready/i.test(text);
+      return { ok, seen: `${channel}: ${JSON.stringify(text.slice(-600))}` };
+    }, SERVERS);
+    return `${seen.split("\\n").length} line(s)`;
+  });
+
+  await check("invalid-edit", 'an invalid edit ("tier": -1) shows an mcp-marshal problem', async () => {
+    saveWorkspace(withServers((s) => (s.beta.tier = -1)));
+    await runCommand(page, "View: Focus Problems (Errors, Warnings, Infos)");
+    const { seen } = await waitFor(page, "a Problems row from mcp-marshal about tier", () => {
+      const rows = [...document.querySelectorAll(".markers-panel .monaco-list-row")].map((r) => r.getAttribute("aria-label") ?? "");
+      const hit = rows.find((r) => r.includes("generated by mcp-marshal") && r.includes("tier"));
+      return { ok: !!hit, seen: hit ?? rows };
+    });
+    return seen;
+  });
+
+  await check("problem-cleared", "fixing the file clears the problem and keeps the servers", async () => {
+    saveWorkspace(good);
+    await waitFor(page, "no mcp-marshal row in Problems", () => {
+      const rows = [...document.querySelectorAll(".markers-panel .monaco-list-row")].map((r) => r.getAttribute("aria-label") ?? "");
+      return { ok: !rows.some((r) => r.includes("generated by mcp-marshal")), seen: rows };
+    });
+    const { seen } = await waitFor(page, '"MCP 3/4" after the fix', (id) => {
+      const text = document.getElementById(id)?.textContent?.trim() ?? "";
+      return { ok: text === "MCP 3/4", seen: text };
+    }, STATUS_ID);
+    return seen;
+  });
+
+  await check("syntax-error-once", "a JSON syntax error in the open file is reported once (by VS Code's JSON checker)", async () => {
+    await runCommand(page, "Go to File");
+    await page.keyboard.type("e2e.code-workspace");
+    await waitFor(page, "e2e.code-workspace in quick open", () => {
+      const first = document.querySelector(".quick-input-widget .monaco-list-row")?.getAttribute("aria-label") ?? "";
+      return { ok: first.includes("e2e.code-workspace"), seen: first };
+    });
+    await page.keyboard.press("Enter");
+    await waitFor(page, "the workspace file in an editor", () => !!document.querySelector('.tabs-container .tab[aria-label^="e2e.code-workspace"]'));
+    // First a problem only we report, so its disappearance shows that we have read the next text.
+    saveWorkspace(withServers((s) => (s.beta.tier = -1)));
+    await runCommand(page, "View: Focus Problems (Errors, Warnings, Infos)");
+    await waitFor(page, "the tier problem", () =>
+      [...document.querySelectorAll(".markers-panel .monaco-list-row")].some((r) => (r.getAttribute("aria-label") ?? "").includes("tier")),
+    );
+    saveWorkspace(JSON.stringify(good, null, 2).replace('"beta": {', '"beta": {,'));
+    const { seen } = await waitFor(page, "VS Code's syntax problem, and ours gone or replaced", () => {
+      const rows = [...document.querySelectorAll(".markers-panel .monaco-list-row")]
+        .map((r) => r.getAttribute("aria-label") ?? "")
+        .filter((r) => r.includes(" generated by "));
+      const ours = rows.filter((r) => r.includes("generated by mcp-marshal"));
+      const theirs = rows.filter((r) => !r.includes("generated by mcp-marshal"));
+      return { ok: theirs.length > 0 && !ours.some((r) => r.includes("tier")), seen: { ours, theirs } };
+    });
+    saveWorkspace(good);
+    await runCommand(page, "View: Close All Editors");
+    if (seen.ours.length) throw new Error(`reported twice: ours ${JSON.stringify(seen.ours)} and VS Code's ${JSON.stringify(seen.theirs)}`);
+    return `VS Code only: ${JSON.stringify(seen.theirs)}`;
+  });
+
+  await check("remove-server", "removing a server from the file removes its row", async () => {
+    await waitFor(page, '"MCP 3/4" before the removal', (id) => document.getElementById(id)?.textContent?.trim() === "MCP 3/4", STATUS_ID);
+    saveWorkspace(withServers((s) => delete s.beta));
+    const { seen } = await waitFor(page, "rows alpha, gamma, crashy", () => {
+      const names = [...document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row .label-name')].map((n) => n.textContent);
+      return { ok: names.join(",") === "alpha,gamma,crashy", seen: names };
+    });
+    return seen.join(", ");
+  });
+
+  await check("remove-status", "the status bar count follows the removal (MCP 2/3)", async () => {
+    const { seen } = await waitFor(page, '"MCP 2/3"', (id) => {
+      const text = document.getElementById(id)?.textContent?.trim() ?? "";
+      return { ok: text === "MCP 2/3", seen: text };
+    }, STATUS_ID);
+    return seen;
+  });
+
+  await check("output-reload", "the output channel logs the reloads", async () => {
+    await runCommand(page, "MCP Marshal: Show Language Server Output");
+    const { seen } = await waitFor(page, "a reload line in the MCP Marshal channel", () => {
+      const panel = document.getElementById("workbench.parts.panel");
+      const text = (panel?.querySelector(".monaco-editor .view-lines")?.innerText ?? "").replace(/\u00a0/g, " ");
+      const line = text.split("\n").reverse().find((l) => /reload/i.test(l));
+      return { ok: !!line, seen: line ?? text.slice(-600) };
+    });
+    return seen.trim();
+  });
+
+  // A misconfigured mcpMarshal.server.path, as a remote user would set it in the Remote settings.
+  const badPath = `${opts["server-path"]}-missing`;
+  const badAt = await page.evaluate(() => Date.now());
+  writeFileSync(join(dirs.profile, "Machine", "settings.json"), JSON.stringify({ "mcpMarshal.server.path": badPath }, null, 2));
+
+  await check("bad-path-one-message", "a server.path that cannot start gives one message naming the command and the setting", async () => {
+    const { seen } = await waitFor(page, "a notification that the language server did not start", (path) => {
+      const toast = [...document.querySelectorAll(".notifications-toasts .notification-toast")]
+        .map((t) => ({
+          message: t.querySelector(".notification-list-item-message")?.textContent ?? "",
+          buttons: [...t.querySelectorAll(".monaco-button")].map((b) => b.textContent ?? ""),
+        }))
+        .find((t) => t.message.includes(path));
+      return { ok: !!toast, seen: toast ?? window.__mcpE2E.toasts.slice(-3) };
+    }, badPath);
+    // Observed for a while (not a wait): vscode-languageclient's own pop-ups come within seconds.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const after = await page.evaluate((t) => window.__mcpE2E.toasts.filter((x) => x.t >= t).map((x) => x.text), badAt);
+    const problems = [];
+    if (after.length !== 1) problems.push(`${after.length} notifications: ${JSON.stringify(after)}`);
+    if (!seen.message.includes("mcpMarshal.server.path")) problems.push(`does not name mcpMarshal.server.path: "${seen.message}"`);
+    if (!seen.buttons.includes("Open Remote Settings") || !seen.buttons.includes("Show Output")) problems.push(`buttons ${JSON.stringify(seen.buttons)}`);
+    if (problems.length) throw new Error(problems.join("; "));
+    return `"${seen.message}" [${seen.buttons.join(", ")}]`;
+  });
+
+  await check("bad-path-status-bar", "the status bar shows that the language server is not running", async () => {
+    const { seen } = await waitFor(page, "an error status item", (id) => {
+      const item = document.getElementById(id);
+      const label = item?.getAttribute("aria-label") ?? "";
+      return { ok: !!item && /not running/.test(label) && item.className.includes("error-kind"), seen: { text: item?.textContent, label, kind: item?.className } };
+    }, STATUS_ID);
+    return JSON.stringify(seen.label.split("\n")[0]);
+  });
+
+  await check("bad-path-welcome", "the MCP Servers view says so, naming mcpMarshal.server.path, without literal backticks", async () => {
+    const { seen } = await waitFor(page, "the welcome text of the MCP Servers view", () => {
+      const header = document.querySelector('.pane-header[aria-label="MCP Servers Section"]');
+      const text = header?.closest(".pane")?.querySelector(".welcome-view-content")?.innerText ?? "";
+      return { ok: /did not start|not running/.test(text), seen: text };
+    });
+    if (seen.includes("`")) throw new Error(`literal backticks: ${JSON.stringify(seen)}`);
+    if (!seen.includes("mcpMarshal.server.path")) throw new Error(`does not name mcpMarshal.server.path: ${JSON.stringify(seen)}`);
+    return JSON.stringify(seen.split("\n")[0]);
+  });
+
+  await check("open-remote-settings", "the message's Open Remote Settings opens the Remote settings at mcpMarshal.server.path", async () => {
+    const clicked = await page.evaluate((path) => {
+      const toast = [...document.querySelectorAll(".notifications-toasts .notification-toast")].find((t) => (t.textContent ?? "").includes(path));
+      const button = [...(toast?.querySelectorAll(".monaco-button") ?? [])].find((b) => b.textContent === "Open Remote Settings");
+      button?.click();
+      return !!button;
+    }, badPath);
+    if (!clicked) throw new Error("no Open Remote Settings button");
+    const { seen } = await waitFor(page, "the settings editor on the Remote tab with mcpMarshal.server.path", () => {
+      const editor = document.querySelector(".settings-editor");
+      const tab = editor?.querySelector(".settings-tabs-widget .checked")?.textContent ?? "";
+      const search = (editor?.querySelector(".settings-header .view-lines")?.textContent ?? "").replace(/\u00a0/g, " ");
+      const rows = [...(editor?.querySelectorAll(".setting-item-contents .setting-item-label") ?? [])].map((l) => l.textContent);
+      return { ok: tab.startsWith("Remote") && search.includes("mcpMarshal.server"), seen: { tab, search, rows } };
+    });
+    await runCommand(page, "View: Close All Editors");
+    return `${seen.tab}: "${seen.search}" → ${seen.rows.join(", ")}`;
+  });
+
+  writeFileSync(join(dirs.profile, "Machine", "settings.json"), JSON.stringify(machineSettings, null, 2));
+  await check("setting-fixed", "correcting the Remote setting starts the language server again", async () => {
+    const { seen } = await waitFor(page, '"MCP 2/3" again', (id) => {
+      const text = document.getElementById(id)?.textContent?.trim() ?? "";
+      return { ok: text === "MCP 2/3", seen: text };
+    }, STATUS_ID);
+    return seen;
+  });
+
+  await browser.close();
+  browser = undefined;
+
+  await check("no-leftovers", "after code-server stops, no process of the workspace is left", async () => {
+    const pids = SERVERS.flatMap(pidsOf);
+    codeServer.kill("SIGTERM");
+    const exited = await new Promise((r) => {
+      if (codeServer.exitCode !== null || codeServer.signalCode !== null) return r(true);
+      const timer = setTimeout(() => r(false), STOP_MS);
+      codeServer.once("exit", () => {
+        clearTimeout(timer);
+        r(true);
+      });
+    });
+    if (!exited) throw new Error(`code-server did not exit within ${secs(STOP_MS)} of SIGTERM`);
+    const deadline = Date.now() + STOP_MS;
+    let left = [];
+    for (;;) {
+      left = markedProcesses();
+      if (left.length === 0 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const servers = pids.filter(alive);
+    if (servers.length || left.length) throw new Error(`still alive ${secs(STOP_MS)} after code-server exited: MCP servers ${JSON.stringify(servers)}; processes ${JSON.stringify(left)}`);
+    return `${pids.length} MCP server process(es) started in the run, none left`;
+  });
+}
+
+function logTails() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/MCP Marshal\.log$|remoteexthost\.log$|exthost\.log$/.test(entry.name)) found.push(path);
+    }
+  };
+  try {
+    walk(join(dirs.profile, "logs"));
+  } catch {
+    return;
+  }
+  for (const path of found) {
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+    console.log(`── ${path.slice(tmp.length + 1)} (last ${Math.min(lines.length, 25)} of ${lines.length} lines)`);
+    for (const line of lines.slice(-25)) console.log(`   ${line}`);
+  }
+}
+
+let fatal;
+try {
+  await main();
+} catch (err) {
+  fatal = err;
+  console.log(`✗ harness: ${err instanceof Error ? err.stack : String(err)}`);
+} finally {
+  await browser?.close().catch(() => undefined);
+  if (codeServer && codeServer.exitCode === null && codeServer.signalCode === null) {
+    try {
+      process.kill(-codeServer.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  for (const line of markedProcesses()) {
+    try {
+      process.kill(Number(line.split(" ")[0]), "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const failed = results.filter((r) => !r.ok);
+if (failed.length || fatal) logTails();
+say(`${(Date.now() - started) / 1000} s in all (VS Code per code-server: ${version})`);
+if (opts.keep) say(`kept ${tmp}`);
+else rmSync(tmp, { recursive: true, force: true });
+if (failed.length) say(`failed: ${failed.map((r) => r.id).join(", ")}`);
+console.log(`e2e: ${results.length - failed.length} passed, ${failed.length + (fatal ? 1 : 0)} failed`);
+process.exit(failed.length || fatal ? 1 : 0);
