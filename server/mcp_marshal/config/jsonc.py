@@ -16,6 +16,9 @@ from typing import Any
 import tree_sitter_json
 from tree_sitter import Language, Node, Parser
 
+#: A place in a JSON document: object keys and array indices from the root.
+JsonPath = tuple[str | int, ...]
+
 _PARSER = Parser(Language(tree_sitter_json.language()))
 _CLOSERS = ("}", "]")
 # json's wording, in the words VS Code uses for the same mistakes.

@@ -17,6 +17,9 @@ from pydantic.alias_generators import to_camel
 
 from mcp_marshal.config.dag import DependencyGraph
 
+#: Every setting of ours is ``mcpMarshal.<key>`` in the workspace's ``settings``.
+PREFIX = "mcpMarshal."
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)

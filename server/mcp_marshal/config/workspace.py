@@ -18,8 +18,10 @@ from urllib.parse import unquote, urlparse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mcp_marshal.config import dag
-from mcp_marshal.config.jsonc import JsoncDocument, Span, parse_jsonc
+from mcp_marshal.config.jsonc import JsoncDocument, JsonPath, Span, parse_jsonc
+from mcp_marshal.config.messages import validation_problems
 from mcp_marshal.config.models import (
+    PREFIX,
     Config,
     Folder,
     HttpServerSettings,
@@ -30,11 +32,10 @@ from mcp_marshal.config.models import (
 )
 from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.variables import VariableContext, substitute
+from mcp_marshal.errors import UserError
 
-PREFIX = "mcpMarshal."
 #: Settings for the editor extension (how to launch us), not for the supervisor: not ours to check.
 CLIENT_SECTIONS = frozenset({"server"})
-Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,10 @@ class LoadResult:
         return tuple(p for p in self.problems if p.severity == "error")
 
 
-class WorkspaceNotFound(ValueError):
-    """No single ``*.code-workspace`` file where one was expected."""
+class WorkspaceNotFound(UserError):
+    """No single ``*.code-workspace`` file where one was expected (which the user can fix)."""
+
+    code = "workspace-not-found"
 
 
 def find_workspace_file(directory: Path) -> Path:
@@ -121,7 +124,7 @@ class _Loader:
         self.base = file.parent
         self.problems: list[Problem] = []
         # Settings key (no prefix) → where it is written in the file.
-        self.where: dict[str, Path_] = {}
+        self.where: dict[str, JsonPath] = {}
 
     # --- problems ------------------------------------------------------------------------------
 
@@ -140,12 +143,16 @@ class _Loader:
             )
         )
 
-    def add_at(self, path: Path_, message: str, code: str, *, key: bool = False, severity: str = "error") -> None:
+    def add_at(self, path: JsonPath, message: str, code: str, *, key: bool = False, severity: str = "error") -> None:
         """A problem at the value (or, with ``key``, the key) written at ``path``, or at the
         deepest part of ``path`` that exists."""
         value, key_node, _ = self.doc.find(path)
         node = key_node if key and key_node is not None else value
         self.add(self.span_of(node), message, code, severity)
+
+    def report(self, exc: ValidationError, settings_at: Mapping[str, JsonPath] | None = None) -> None:
+        for span, message in validation_problems(exc, self.doc, settings_at):
+            self.add(span, message, "invalid")
 
     def span_of(self, node: Any) -> Span:
         """The span of ``node``; the whole document when nothing was found."""
@@ -170,7 +177,7 @@ class _Loader:
         try:
             top = _WorkspaceFile.model_validate(doc.value)
         except ValidationError as exc:
-            self.report(exc, in_settings=False)
+            self.report(exc)
             return None
         folders = self.folders(top.folders)
         settings = self.marshal_settings(top.settings)
@@ -235,7 +242,7 @@ class _Loader:
         try:
             return MarshalSettings.model_validate(raw, strict=True)
         except ValidationError as exc:
-            self.report(exc, in_settings=True)
+            self.report(exc, self.where)
             return None
 
     def resolve(self, settings: MarshalSettings, folders: tuple[Folder, ...]) -> Config:
@@ -365,41 +372,6 @@ class _Loader:
     def path(self, value: str) -> Path:
         return Path(os.path.normpath(self.base / self.expand_home(value)))
 
-    def report(self, exc: ValidationError, *, in_settings: bool) -> None:
-        """One problem per place in the file; pydantic reports a union's members separately."""
-        seen: set[tuple[int, int, int, int]] = set()
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            if in_settings and loc:  # a MarshalSettings loc; its first part is the key
-                path: Path_ = (*self.where.get(str(loc[0]), ("settings", f"{PREFIX}{loc[0]}")), *loc[1:])
-            else:
-                path = loc
-            value, key = self.walk(path, err["type"])
-            node = key if err["type"] in ("extra_forbidden", "missing") and key is not None else value
-            span = self.span_of(node)
-            place = (span.line, span.character, span.end_line, span.end_character)
-            if place in seen:
-                continue
-            seen.add(place)
-            self.add(span, _message(err, loc, in_settings), "invalid")
-
-    def walk(self, loc: Path_, kind: str) -> tuple[Any, Any]:
-        """Follow a pydantic ``loc`` in the file, skipping parts that are not written there
-        (discriminator tags, union member names). ``missing`` ends at the object that lacks
-        the key; ``union_tag_invalid`` goes on to the ``type`` that names the bad tag."""
-        path: list[str | int] = []
-        for i, part in enumerate(loc):
-            if self.doc.find((*path, part))[2] == len(path) + 1:
-                path.append(part)
-            elif i + 1 < len(loc) and self.doc.find((*path, loc[i + 1]))[2] == len(path) + 1:
-                continue
-            else:
-                break
-        if kind == "union_tag_invalid" and self.doc.find((*path, "type"))[2] == len(path) + 1:
-            path.append("type")
-        value, key, _ = self.doc.find(path)
-        return value, key
-
 
 def _overrides(model: BaseModel | None) -> dict[str, Any]:
     return {} if model is None else model.model_dump(exclude_none=True)
@@ -414,70 +386,3 @@ def _number(value: float) -> str:
 
 def _with_inputs(spec: ServerSpec, used: set[str]) -> ServerSpec:
     return replace(spec, inputs=tuple(sorted(used))) if used else spec
-
-
-_SIGNS = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}
-_TYPES = {
-    "string_type": "must be a string",
-    "int_type": "must be an integer",
-    "float_type": "must be a number",
-    "bool_type": "must be true or false",
-    "list_type": "must be an array",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "string_too_short": "must not be empty",
-    "none_required": "must be null",
-}
-
-
-def _message(err: Any, loc: Path_, in_settings: bool) -> str:
-    """A pydantic error in the user's words: which server or setting, which field, what is
-    wrong. Never includes the offending value (it may be a secret)."""
-    kind, ctx = err["type"], err.get("ctx") or {}
-    parts = list(loc)
-    subject, tag = "", None
-    if in_settings and parts:
-        if kind == "extra_forbidden" and len(parts) == 1:
-            return f'unknown setting "{PREFIX}{parts[0]}"'
-        head = parts.pop(0)
-        if head == "servers" and parts:
-            subject = f'server "{parts.pop(0)}"'
-            if parts and parts[0] in ("stdio", "http"):
-                tag = parts.pop(0)
-        else:
-            subject = f'"{PREFIX}{head}"'
-    if kind == "extra_forbidden":
-        return f"{subject}: unknown field {_field(parts)}" if subject else f"unknown field {_field(parts)}"
-    if kind == "union_tag_invalid":
-        return f'{subject}: unknown type "{ctx.get("tag")}" (expected "stdio", "http" or "sse")'
-    if kind == "union_tag_not_found":
-        return f'{subject} must be an object with "command" (stdio) or "url" (http, sse)'
-    while parts and parts[-1] in ("str", "int", "float", "none"):  # union member names
-        parts.pop()
-    field = _field(parts)
-    if kind == "missing":
-        need = f'"{parts[-1]}" is required' if parts else "a value is required"
-        what = {"stdio": " for a stdio server", "http": " for an http server"}.get(tag or "", "")
-        return f"{subject}: {need}{what}" if subject else need
-    if field == '"tier"' and kind in ("int_type", "greater_than_equal"):
-        phrase = "must be an integer ≥ 0"
-    elif kind == "string_pattern_mismatch" and parts and parts[-1] == "url":
-        phrase = "must start with http:// or https://"
-    elif kind == "literal_error":
-        phrase = f"must be {ctx.get('expected')}"
-    elif kind in _SIGNS:
-        bound = next(iter(ctx.values()), "")
-        phrase = f"must be {_SIGNS[kind]} {bound}"
-    else:
-        phrase = _TYPES.get(kind, err["msg"].lower())
-    if subject and field:
-        return f"{subject}: {field} {phrase}"
-    return f"{subject or field} {phrase}".strip()
-
-
-def _field(parts: Sequence[str | int]) -> str:
-    if not parts:
-        return ""
-    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
-    return f'"{text}"'

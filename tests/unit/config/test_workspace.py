@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcp_marshal.config import WorkspaceNotFound, find_workspace_file, load_workspace
+from mcp_marshal.errors import UserError
 
 from .helpers import ENV, HOME, WS, at, load, only, where
 
@@ -272,8 +273,10 @@ def test_folders_uri_and_remote() -> None:
 
 
 def test_find_workspace_file(tmp_path: Path) -> None:
-    with pytest.raises(WorkspaceNotFound, match=r"no \*\.code-workspace"):
+    with pytest.raises(WorkspaceNotFound, match=r"no \*\.code-workspace") as caught:
         find_workspace_file(tmp_path)
+    # Shells catch UserError and nothing broader; a bug's ValueError must not pass as a user's mistake.
+    assert isinstance(caught.value, UserError) and not isinstance(caught.value, ValueError)
     (tmp_path / "a.code-workspace").write_text("{}")
     assert find_workspace_file(tmp_path) == tmp_path / "a.code-workspace"
     (tmp_path / "b.code-workspace").write_text("{}")
