@@ -83,7 +83,8 @@ def load_workspace(
     file = Path(os.path.abspath(path))
     if text is None:
         try:
-            text = file.read_text(encoding="utf-8-sig")
+            with open(file, encoding="utf-8-sig", newline="") as f:  # line breaks as written, as an editor sees them
+                text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
             return LoadResult(None, (_problem_at_start(file, f"cannot read the workspace file: {reason}"),))
@@ -163,7 +164,7 @@ class _Loader:
     def load(self) -> Config | None:
         doc = self.doc
         for error in doc.errors:
-            self.add(error.span, error.message, "syntax")
+            self.add(error.span, error.message, error.code)
         for span, key in doc.duplicates:
             self.add(span, f'duplicate key "{key}"; the last one is used', "duplicate-key", "warning")
         if doc.errors:

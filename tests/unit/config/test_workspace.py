@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcp_marshal.config import WorkspaceNotFound, find_workspace_file, load_workspace
+from mcp_marshal.config.jsonc import MAX_DEPTH
 from mcp_marshal.errors import UserError
 
-from .helpers import ENV, HOME, WS, at, load, only, where
+from .helpers import ENV, HOME, WS, at, load, lsp_lines, only, units, where
 
 GOOD = """{
   // the demo workspace
@@ -99,6 +100,29 @@ def test_unreadable_and_empty_files_are_problems_not_exceptions(tmp_path: Path) 
     empty = load("  // nothing yet\n")
     assert empty.config is None and only(empty).code == "empty"
     assert only(load("[1, 2]")).message == "a workspace file must be a JSON object"
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH - 4, MAX_DEPTH, 500, 100_000])
+def test_any_depth_gives_problems_not_exceptions(depth: int, tmp_path: Path) -> None:
+    text = '{"settings": {"mcpMarshal.servers": {"a": {"command": "x", "dev": ' + "[" * depth + "]" * depth + "}}}}"
+    path = tmp_path / "deep.code-workspace"
+    path.write_text(text, encoding="utf-8")
+    for result in (load(text), load_workspace(path)):
+        if depth <= MAX_DEPTH - 4:  # the file's own objects count as levels too
+            assert result.problems == ()
+        else:
+            problem = only(result)
+            assert problem.code == "too-deep" and result.config is None
+            assert (problem.line, problem.character) == (0, text.index("[") + MAX_DEPTH - 4)
+
+
+@pytest.mark.parametrize("br", ["\n", "\r\n", "\r"])
+def test_problems_are_placed_on_lsp_lines_whatever_ends_them(br: str, tmp_path: Path) -> None:
+    text = br.join(["{", '  "settings": {', '    "mcpMarshal.servers": {', '      "a": { "command": 1 }', "}}}", ""])
+    path = tmp_path / "x.code-workspace"
+    path.write_bytes(text.encode())
+    for result in (load(text), load_workspace(path, environ=ENV, home=HOME)):
+        assert where(only(result)) == at(text, "1") == (3, 24, 3, 25)
 
 
 def test_syntax_error_is_placed_and_blocks() -> None:
@@ -318,7 +342,7 @@ def test_mutated_files_only_ever_yield_problems(data: st.DataObject) -> None:
         if kind == "delete":
             text = text[:i] + text[i + data.draw(st.integers(1, 8)) :]
         elif kind == "insert":
-            text = text[:i] + data.draw(st.text(alphabet='{}[],:"\\/*$ 0x-\n🚀ab', max_size=4)) + text[i:]
+            text = text[:i] + data.draw(st.text(alphabet='{}[],:"\\/*$ 0x-\n\r🚀ab', max_size=4)) + text[i:]
         elif kind == "replace":
             text = text[:i] + data.draw(st.characters()) + text[i + 1 :]
         else:
@@ -327,8 +351,9 @@ def test_mutated_files_only_ever_yield_problems(data: st.DataObject) -> None:
             text = "\n".join(lines)
     result = load(text)
     assert (result.config is None) == bool(result.errors)
-    lines = text.split("\n")
+    lines = lsp_lines(text)
     for p in result.problems:
-        assert 0 <= p.line <= p.end_line < max(len(lines), 1)
+        assert 0 <= p.line <= p.end_line < len(lines)
+        assert p.character <= units(lines[p.line]) and p.end_character <= units(lines[p.end_line])
         assert p.line < p.end_line or p.character <= p.end_character
         assert "s3cr3t" not in p.message
