@@ -34,6 +34,8 @@ from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.variables import VariableContext, substitute
 from mcp_marshal.errors import UserError
 
+#: Problems reported per file at most; one more says how many were left out.
+MAX_PROBLEMS = 100
 #: Settings for the editor extension (how to launch us), not for the supervisor: not ours to check.
 CLIENT_SECTIONS = frozenset({"server"})
 
@@ -95,10 +97,27 @@ def load_workspace(
         str(home if home is not None else Path.home()),
     )
     config = loader.load()
-    problems = tuple(sorted(loader.problems, key=lambda p: (p.line, p.character)))
+    problems = sorted(loader.problems, key=lambda p: (p.line, p.character))
     if any(p.severity == "error" for p in problems):
         config = None
-    return LoadResult(config, problems)
+    return LoadResult(config, _capped_problems(problems))
+
+
+def _capped_problems(problems: list[Problem]) -> tuple[Problem, ...]:
+    """The first ``MAX_PROBLEMS``, then one that counts the rest: an editor recomputes them on
+    every keystroke, and a terminal has to print them."""
+    if len(problems) <= MAX_PROBLEMS:
+        return tuple(problems)
+    rest = problems[MAX_PROBLEMS:]
+    worst = next((s for s in ("error", "warning", "information") if any(p.severity == s for p in rest)), "hint")
+    first = rest[0]
+    more = replace(
+        first,
+        message=f"{len(rest)} more problems in this file are not shown (the first {MAX_PROBLEMS} are)",
+        code="too-many-problems",
+        severity=worst,
+    )
+    return (*problems[:MAX_PROBLEMS], more)
 
 
 def _problem_at_start(file: Path, message: str, code: str = "unreadable") -> Problem:
@@ -355,12 +374,11 @@ class _Loader:
             self.add_at(at, msg, "tier")
         # Conflicts are cycles through a tier; they are reported once, above.
         for cycle in graph.cycles(without=conflicts):
-            path = " → ".join((*cycle, cycle[0]))
-            for i, name in enumerate(cycle):
-                nxt = cycle[(i + 1) % len(cycle)]
-                listed = list(servers[name].depends_on)
-                where = ("dependsOn", listed.index(nxt)) if nxt in listed else ("tier",)
-                self.add_at((*servers_at, name, *where), f"dependency cycle: {path}", "cycle")
+            first = cycle.path[0]
+            nxt = cycle.path[1 % len(cycle.path)]
+            listed = list(servers[first].depends_on)
+            where = ("dependsOn", listed.index(nxt)) if nxt in listed else ("tier",)
+            self.add_at((*servers_at, first, *where), cycle_message(cycle), "cycle")
         return graph
 
     # --- helpers -------------------------------------------------------------------------------
@@ -372,6 +390,32 @@ class _Loader:
 
     def path(self, value: str) -> Path:
         return Path(os.path.normpath(self.base / self.expand_home(value)))
+
+
+def cycle_message(cycle: dag.Cycle) -> str:
+    """``dependency cycle: a → b → a``, the path cut short (``… and N more``) to stay readable
+    however long the cycle: a 3,000-server ring is one line, not 3,000 names."""
+    names = _capped(cycle.path)
+    text = f"dependency cycle: {' → '.join(names)} → {cycle.path[0]}"
+    on_path = set(cycle.path)
+    others = [n for n in cycle.members if n not in on_path]
+    if others:
+        text += f" ({len(others)} more caught in it: {', '.join(_capped(others))})"
+    return text
+
+
+def _capped(names: Sequence[str], most: int = 8, width: int = 100) -> list[str]:
+    """The first names that fit in ``most`` names and ``width`` characters, then ``… and N more``."""
+    shown: list[str] = []
+    length = 0
+    for name in names:
+        if len(shown) == most or (shown and length + len(name) > width):
+            break
+        shown.append(name)
+        length += len(name) + 3
+    if len(shown) < len(names):
+        shown.append(f"… and {len(names) - len(shown)} more")
+    return shown
 
 
 def _overrides(model: BaseModel | None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mcp_marshal.config import WorkspaceNotFound, find_workspace_file, load_workspace
 from mcp_marshal.config.jsonc import MAX_DEPTH
+from mcp_marshal.config.workspace import MAX_PROBLEMS, _capped
 from mcp_marshal.errors import UserError
 
 from .helpers import ENV, HOME, WS, at, load, lsp_lines, only, units, where
@@ -193,19 +194,80 @@ def test_unknown_setting_and_bad_global_policy() -> None:
     assert where(problems[1]) == at(text, '"mysql"')
 
 
-def test_cycle_is_reported_at_each_edge() -> None:
+def test_a_cycle_is_one_problem_on_its_first_members_entry() -> None:
     text = server_file(
-        '      "a": { "command": "x", "dependsOn": ["b"] },\n'
         '      "b": { "command": "x", "dependsOn": ["a"] },\n'
+        '      "a": { "command": "x", "dependsOn": ["b"] },\n'
         '      "s": { "command": "x", "dependsOn": ["s"] }'
     )
     problems = load(text).problems
     assert [(p.code, p.message) for p in problems] == [
-        ("cycle", "dependency cycle: a → b → a"),
-        ("cycle", "dependency cycle: a → b → a"),
+        ("cycle", "dependency cycle: b → a → b"),
         ("cycle", "dependency cycle: s → s"),
     ]
-    assert [where(p) for p in problems] == [at(text, '"b"'), at(text, '"a"', 1), at(text, '"s"', 1)]
+    assert [where(p) for p in problems] == [at(text, '"a"'), at(text, '"s"', 1)]
+
+
+def _ring(n: int) -> str:
+    servers = {f"s{i}": {"command": "x", "dependsOn": [f"s{(i + 1) % n}"]} for i in range(n)}
+    return json.dumps({"settings": {"mcpMarshal.servers": servers}}, separators=(",", ":"))
+
+
+def test_a_3000_server_ring_is_one_short_problem() -> None:
+    text = _ring(3000)
+    start = time.perf_counter()
+    result = load(text)
+    took = time.perf_counter() - start
+    problem = only(result)
+    assert problem.message == ("dependency cycle: s0 → s1 → s2 → s3 → s4 → s5 → s6 → s7 → … and 2992 more → s0")
+    assert where(problem) == at(text, '"s1"')
+    assert took < 2  # about 0.15 s; each member used to get a problem naming all 3,000
+    print(f"\n3,000-server ring, {len(text) // 1024} KiB: {took * 1000:.0f} ms")
+
+
+def test_a_tangle_names_who_else_is_caught_in_it() -> None:
+    text = server_file(
+        '      "a": { "command": "x", "dependsOn": ["b", "c"] },\n'
+        '      "b": { "command": "x", "dependsOn": ["a"] },\n'
+        '      "c": { "command": "x", "dependsOn": ["d"] },\n'
+        '      "d": { "command": "x", "dependsOn": ["a"] }'
+    )
+    assert only(load(text)).message == "dependency cycle: a → b → a (2 more caught in it: c, d)"
+
+
+@pytest.mark.parametrize(
+    ("names", "shown"),
+    [
+        (["a"], ["a"]),
+        ([f"n{i}" for i in range(8)], [f"n{i}" for i in range(8)]),
+        ([f"n{i}" for i in range(9)], [*(f"n{i}" for i in range(8)), "… and 1 more"]),
+        (["x" * 60, "y" * 60, "z"], ["x" * 60, "… and 2 more"]),  # long names: fewer of them
+        (["x" * 300], ["x" * 300]),  # one name is always shown whole
+    ],
+)
+def test_name_lists_are_capped(names: list[str], shown: list[str]) -> None:
+    assert _capped(names) == shown
+
+
+def test_problems_are_capped_per_file_with_a_count_of_the_rest() -> None:
+    servers = ",\n".join(f'      "s{i}": {{ "command": 1 }}' for i in range(250))
+    text = server_file(servers)
+    problems = load(text).problems
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert all(p.code == "invalid" for p in problems[:MAX_PROBLEMS])
+    last = problems[-1]
+    assert last.code == "too-many-problems" and last.severity == "error"
+    assert last.message == "150 more problems in this file are not shown (the first 100 are)"
+    line, _, _, end = at(text, '"s100": { "command": 1')  # at the first problem left out
+    assert where(last) == (line, end - 1, line, end)
+
+
+def test_the_count_of_left_out_problems_has_their_worst_severity() -> None:
+    servers = ",\n".join(f'      "s{i}": {{ "command": "x", "env": {{ "T": "${{env:NOPE}}" }} }}' for i in range(101))
+    result = load(server_file(servers))
+    assert result.config is not None  # only warnings, so nothing blocks
+    assert [p.severity for p in result.problems[-2:]] == ["warning", "warning"]
+    assert result.problems[-1].message.startswith("1 more problems")
 
 
 def test_cycle_through_a_tier_points_at_the_tier() -> None:
