@@ -186,6 +186,14 @@ class JsoncDocument:
             matched += 1
         return node, key, matched
 
+    def keys(self, path: Sequence[str | int]) -> list[str]:
+        """The keys of the object at ``path`` (none if there is no object there)."""
+        node, _, matched = self.find(path)
+        if node is None or matched != len(path) or node.type != "object":
+            return []
+        self._pair(node, "")
+        return list(self._members[node.id])
+
     def root_span(self) -> Span:
         return self.span(self._root or self._tree.root_node)
 

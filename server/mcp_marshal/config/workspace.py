@@ -33,6 +33,7 @@ from mcp_marshal.config.models import (
 from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.variables import VariableContext, substitute
 from mcp_marshal.errors import UserError
+from mcp_marshal.literal import visible
 
 #: Problems reported per file at most; one more says how many were left out.
 MAX_PROBLEMS = 100
@@ -65,9 +66,9 @@ def find_workspace_file(directory: Path) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise WorkspaceNotFound(f"no *.code-workspace file in {directory}")
-    names = ", ".join(p.name for p in found)
-    raise WorkspaceNotFound(f"several *.code-workspace files in {directory} ({names}); name one")
+        raise WorkspaceNotFound(f"no *.code-workspace file in {visible(str(directory))}")
+    names = ", ".join(visible(p.name) for p in found)
+    raise WorkspaceNotFound(f"several *.code-workspace files in {visible(str(directory))} ({names}); name one")
 
 
 def load_workspace(
@@ -185,7 +186,7 @@ class _Loader:
         for error in doc.errors:
             self.add(error.span, error.message, error.code)
         for span, key in doc.duplicates:
-            self.add(span, f'duplicate key "{key}"; the last one is used', "duplicate-key", "warning")
+            self.add(span, f'duplicate key "{visible(key)}"; the last one is used', "duplicate-key", "warning")
         if doc.errors:
             return None
         if doc.empty:
@@ -243,7 +244,7 @@ class _Loader:
                     where = ("settings", PREFIX[:-1], key)
                     self.add_at(
                         where,
-                        f'"{PREFIX}{key}" is set twice; this one is ignored',
+                        f'"{PREFIX}{visible(key)}" is set twice; this one is ignored',
                         "duplicate-key",
                         key=True,
                         severity="warning",
@@ -271,7 +272,7 @@ class _Loader:
             if entry.id in inputs:
                 self.add_at(
                     (*self.where["inputs"], i, "id"),
-                    f'input "{entry.id}" is declared twice',
+                    f'input "{visible(entry.id)}" is declared twice',
                     "duplicate-input",
                 )
             inputs[entry.id] = entry
@@ -293,6 +294,7 @@ class _Loader:
 
     def server(self, name: str, s: ServerSettings, settings: MarshalSettings, ctx: VariableContext) -> ServerSpec:
         at = (*self.where["servers"], name)
+        shown = visible(name)
         if not name.strip():
             self.add_at(at, "a server needs a name", "invalid", key=True)
         used: set[str] = set()
@@ -307,7 +309,7 @@ class _Loader:
                         span = self.doc.string_span(node, issue.start, issue.end)
                     else:  # not reached: every validated string is in the file
                         span = self.doc.root_span()
-                    self.add(span, f'server "{name}": {issue.message}', "variable", issue.severity)
+                    self.add(span, f'server "{shown}": {issue.message}', "variable", issue.severity)
             return done.text
 
         restart = settings.restart.model_copy(update=_overrides(s.restart))
@@ -325,7 +327,7 @@ class _Loader:
             if dep not in settings.servers:
                 self.add_at(
                     (*at, "dependsOn", i),
-                    f'server "{name}" depends on unknown server "{dep}"',
+                    f'server "{shown}" depends on unknown server "{visible(dep)}"',
                     "unknown-server",
                 )
         if isinstance(s, StdioServerSettings):
@@ -350,7 +352,7 @@ class _Loader:
             url = sub(s.url, "url")
             if not url.lower().startswith(("http://", "https://")) and "${input:" not in url:
                 after = " once its variables are substituted" if "${" in s.url else ""
-                msg = f'server "{name}": "url" must start with http:// or https://{after}'
+                msg = f'server "{shown}": "url" must start with http:// or https://{after}'
                 self.add_at((*at, "url"), msg, "invalid")
             spec = ServerSpec(
                 type=s.type,
@@ -366,10 +368,10 @@ class _Loader:
         conflicts = dag.tier_conflicts(servers)
         for name, dep in conflicts:
             at = (*servers_at, name, "dependsOn", list(servers[name].depends_on).index(dep))
-            tier, dep_tier = servers[name].tier, servers[dep].tier
+            tier, dep_tier, shown = servers[name].tier, servers[dep].tier, visible(dep)
             msg = (
-                f'server "{name}" (tier {tier}) depends on "{dep}" (tier {dep_tier}), which starts after'
-                f' every tier-{tier} server; give "{dep}" a lower tier or drop the dependency'
+                f'server "{visible(name)}" (tier {tier}) depends on "{shown}" (tier {dep_tier}), which starts'
+                f' after every tier-{tier} server; give "{shown}" a lower tier or drop the dependency'
             )
             self.add_at(at, msg, "tier")
         # Conflicts are cycles through a tier; they are reported once, above.
@@ -395,10 +397,10 @@ class _Loader:
 def cycle_message(cycle: dag.Cycle) -> str:
     """``dependency cycle: a → b → a``, the path cut short (``… and N more``) to stay readable
     however long the cycle: a 3,000-server ring is one line, not 3,000 names."""
-    names = _capped(cycle.path)
-    text = f"dependency cycle: {' → '.join(names)} → {cycle.path[0]}"
+    names = _capped([visible(n) for n in cycle.path])
+    text = f"dependency cycle: {' → '.join(names)} → {names[0]}"
     on_path = set(cycle.path)
-    others = [n for n in cycle.members if n not in on_path]
+    others = [visible(n) for n in cycle.members if n not in on_path]
     if others:
         text += f" ({len(others)} more caught in it: {', '.join(_capped(others))})"
     return text

@@ -419,3 +419,89 @@ def test_mutated_files_only_ever_yield_problems(data: st.DataObject) -> None:
         assert p.character <= units(lines[p.line]) and p.end_character <= units(lines[p.end_line])
         assert p.line < p.end_line or p.character <= p.end_character
         assert "s3cr3t" not in p.message
+
+
+# Names as JSON escapes (the file's text) and as the loader must quote them in messages.
+HOSTILE_NAMES = [
+    ("\\ud800", "\\ud800"),
+    ("[/]", "[/]"),
+    ("[link=https://evil]ok[/link]", "[link=https://evil]ok[/link]"),
+    ("\\u001b[2J\\u001b]8;;x\\u0007", "\\x1b[2J\\x1b]8;;x\\x07"),
+    ("abc\\u202edcba", "abc\\u202edcba"),
+    ("np\\u200bx", "np\\u200bx"),
+    ("a\\udfffb\\ud800", "a\\udfffb\\ud800"),
+]
+
+
+def _safe(text: str) -> bool:
+    text.encode("utf-8")  # a lone surrogate would raise here, as it did in a terminal
+    return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u202e\u200b" for c in text)
+
+
+@pytest.mark.parametrize(("escaped", "shown"), HOSTILE_NAMES)
+def test_hostile_server_names_load_and_are_quoted_visibly(escaped: str, shown: str) -> None:
+    name = json.loads(f'"{escaped}"')
+    good = load(server_file(f'      "{escaped}": {{ "command": "x", "args": ["${{env:{escaped}}}"] }}'))
+    assert good.config is not None and list(good.config.servers) == [name]
+    assert good.config.servers[name].args == ("",)
+    unset = f"environment variable {shown} is not set, so ${{env:{shown}}} is empty"
+    assert [p.message for p in good.problems] == [f'server "{shown}": {unset}']
+
+    invalid = server_file(f'      "{escaped}": {{ "command": 1 }},\n      "c": {{ "command": "x", "{escaped}": 1 }}')
+    unsound = server_file(
+        f'      "{escaped}": {{ "command": "x", "dependsOn": ["{escaped}x"] }},\n'
+        f'      "b": {{ "command": "x", "dependsOn": ["{escaped}"], "tier": 1 }},\n'
+        f'      "{escaped}y": {{ "command": "x", "dependsOn": ["{escaped}y"] }}'
+    )
+    problems = [*load(invalid).problems, *load(unsound).problems]
+    surrogate = any(0xD800 <= ord(c) < 0xE000 for c in name)  # pydantic cannot even name such a key
+    unknown_field = f'"{shown}" {UNPAIRED}' if surrogate else f'unknown field "{shown}"'
+    assert [p.message for p in problems] == [
+        f'server "{shown}": "command" must be a string',
+        f'server "c": {unknown_field}',
+        f'server "{shown}" depends on unknown server "{shown}x"',
+        f"dependency cycle: {shown}y → {shown}y",
+    ]
+    line, char, _, _ = at(invalid, "1 }")
+    assert where(problems[0]) == (line, char, line, char + 1)
+    assert where(problems[1]) == at(invalid, f'"{escaped}"', 1)
+    assert all(_safe(p.message) and _safe(p.format()) for p in problems)
+
+
+UNPAIRED = "must not contain an unpaired surrogate escape (\\uD800-\\uDFFF)"
+
+
+def test_a_validation_problem_under_a_surrogate_key_is_placed_on_it() -> None:
+    # pydantic reports the key with U+FFFD in place of the surrogate; the problem still lands on it.
+    text = server_file('      "\\ud800": { "command": 1 }')
+    problem = only(load(text))
+    assert problem.message == 'server "\\ud800": "command" must be a string'
+    line, char, _, _ = at(text, "1 }")
+    assert where(problem) == (line, char, line, char + 1)
+
+
+def test_a_lone_surrogate_in_a_value_is_a_problem_not_a_crash() -> None:
+    text = server_file('      "a": { "command": "x\\udc80" }')
+    problem = only(load(text))
+    assert problem.message == f'server "a": "command" {UNPAIRED}'
+    assert where(problem) == at(text, '"x\\udc80"')
+
+
+def test_cycles_and_tiers_quote_names_visibly() -> None:
+    text = server_file(
+        '      "\\u001b": { "command": "x", "dependsOn": ["\\u202e"] },\n'
+        '      "\\u202e": { "command": "x", "dependsOn": ["\\u001b"] },\n'
+        '      "lo": { "command": "x", "tier": 0, "dependsOn": ["\\u009b"] },\n'
+        '      "\\u009b": { "command": "x", "tier": 1 }'
+    )
+    assert [p.message for p in load(text).problems] == [
+        "dependency cycle: \\x1b → \\u202e → \\x1b",
+        'server "lo" (tier 0) depends on "\\x9b" (tier 1), which starts after every tier-0 server;'
+        ' give "\\x9b" a lower tier or drop the dependency',
+    ]
+
+
+def test_problem_format_is_safe_for_a_terminal() -> None:
+    problem = only(load('{"settings": {"mcpMarshal.\\u001b[2J": 1}}'))
+    assert problem.message == 'unknown setting "mcpMarshal.\\x1b[2J"'
+    assert _safe(problem.format()) and problem.format().endswith('unknown setting "mcpMarshal.\\x1b[2J"')
