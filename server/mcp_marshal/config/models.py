@@ -7,6 +7,8 @@ runs: variables substituted, paths absolute, policies merged with their global d
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,16 +183,34 @@ class Folder:
 
 @dataclass(frozen=True, slots=True)
 class Launch:
-    """How a server is launched or reached exactly as the file writes it (variables unresolved):
-    what a user approves when trusting it, and what a listing shows before trust."""
+    """How a server is launched or reached exactly as the file writes it (variables unresolved,
+    relative paths relative, ``env`` numbers as JavaScript prints them): what a user approves
+    when trusting it, and what a listing shows before trust. ``env`` and ``headers`` keep the
+    file's order."""
 
     command: str | None = None
     args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str | None], ...] = ()
+    env: tuple[tuple[str, str | None], ...] = field(default=(), repr=False)  # a file may hold a literal token
     env_file: str | None = None
     cwd: str | None = None
     url: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def fingerprint(self) -> str:
+        """A stable digest (hex SHA-256) of these fields: equal for equal launches on any
+        machine and any Python, different when any field changes. ``env`` and ``headers`` count
+        as mappings, so reordering them changes nothing."""
+        canonical = {
+            "command": self.command,
+            "args": list(self.args),
+            "env": dict(sorted(self.env)),
+            "envFile": self.env_file,
+            "cwd": self.cwd,
+            "url": self.url,
+            "headers": dict(sorted(self.headers)),
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(f"mcp-marshal launch v1\n{text}".encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -204,13 +224,14 @@ class ServerSpec:
 
     name: str
     type: Literal["stdio", "http", "sse"]
-    command: str | None = None
-    args: tuple[str, ...] = ()
-    env: Mapping[str, str | None] = field(default_factory=dict, repr=False)  # values may be secrets
-    env_file: Path | None = None
-    cwd: Path | None = None
-    url: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # values may be secrets
+    # Every launch field may carry a substituted ${env:…} value, a secret: none is in the repr.
+    command: str | None = field(default=None, repr=False)
+    args: tuple[str, ...] = field(default=(), repr=False)
+    env: Mapping[str, str | None] = field(default_factory=dict[str, str | None], repr=False)
+    env_file: Path | None = field(default=None, repr=False)
+    cwd: Path | None = field(default=None, repr=False)
+    url: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict[str, str], repr=False)
     depends_on: tuple[str, ...] = ()
     tier: int | None = None
     auto_start: bool = True
@@ -220,10 +241,13 @@ class ServerSpec:
     inputs: tuple[str, ...] = ()
     written: Launch = field(default_factory=Launch, repr=False)
     """The launch fields as written in the file, before variables (per-server trust, listings)."""
-    secrets: frozenset[str] = field(default_factory=frozenset, repr=False)
-    """Every value that reaches the server from the file, the environment or an input (``env``
-    and ``headers`` values, ``${env:…}`` substituted into ``args``/``url``/``cwd``): redacted
-    wherever text is shown. Resolved ``${input:…}`` and ``envFile`` values join at start."""
+    secrets: frozenset[str] = field(default_factory=frozenset[str], repr=False)
+    """Every value that reaches the server from the file, the environment or an input, to be
+    redacted wherever text is shown: each ``env`` and ``headers`` value as resolved (it may
+    still hold ``${input:ID}``), and the value of each ``${env:…}`` used anywhere (``command``,
+    ``args``, ``envFile``, ``cwd``, ``url``, ``env``, ``headers``); not the literal text of
+    ``args``. Empty values are left out. Resolved ``${input:…}`` and ``envFile`` values join
+    at start."""
 
     @property
     def spawned(self) -> bool:

@@ -45,9 +45,13 @@ class VariableIssue:
 
 @dataclass(frozen=True, slots=True)
 class Substituted:
+    """``text`` resolved; ``inputs`` it still holds as ``${input:ID}``; ``env_values`` the
+    (non-empty) values it took from ``${env:…}``, which are secrets wherever they land."""
+
     text: str
     inputs: frozenset[str] = frozenset()
     issues: tuple[VariableIssue, ...] = ()
+    env_values: frozenset[str] = frozenset()
 
 
 def substitute(text: str, ctx: VariableContext) -> Substituted:
@@ -57,6 +61,7 @@ def substitute(text: str, ctx: VariableContext) -> Substituted:
         return Substituted(text)
     issues: list[VariableIssue] = []
     inputs: set[str] = set()
+    env_values: set[str] = set()
 
     def replace(match: re.Match[str]) -> str:
         name, colon, arg = match.group(1).partition(":")
@@ -83,6 +88,8 @@ def substitute(text: str, ctx: VariableContext) -> Substituted:
                 # VS Code substitutes an empty string; say so, since a missing token fails late.
                 issue(f"environment variable {visible(arg)} is not set, so {shown} is empty", "warning")
                 return ""
+            if value:
+                env_values.add(value)
             return value
         if name == "input" and arg:
             if arg not in ctx.inputs:
@@ -93,7 +100,7 @@ def substitute(text: str, ctx: VariableContext) -> Substituted:
         return issue(f"unknown variable {shown} (known: {known})")
 
     out = _VARIABLE.sub(replace, text)
-    return Substituted(out, frozenset(inputs), tuple(issues))
+    return Substituted(out, frozenset(inputs), tuple(issues), frozenset(env_values))
 
 
 def resolve_inputs(spec: ServerSpec, values: Mapping[str, str]) -> ServerSpec:

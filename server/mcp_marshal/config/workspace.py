@@ -25,6 +25,7 @@ from mcp_marshal.config.models import (
     Config,
     Folder,
     HttpServerSettings,
+    Launch,
     MarshalSettings,
     ServerSettings,
     ServerSpec,
@@ -298,10 +299,12 @@ class _Loader:
         if not name.strip():
             self.add_at(at, "a server needs a name", "invalid", key=True)
         used: set[str] = set()
+        secrets: set[str] = set()
 
         def sub(value: str, *path: str | int) -> str:
             done = substitute(value, ctx)
             used.update(done.inputs)
+            secrets.update(done.env_values)
             if done.issues:
                 node, _, matched = self.doc.find((*at, *path))
                 for issue in done.issues:
@@ -338,6 +341,14 @@ class _Loader:
                 key: None if v is None else sub(v, "env", key) if isinstance(v, str) else _number(v)
                 for key, v in s.env.items()
             }
+            secrets.update(v for v in env.values() if v)
+            written = Launch(
+                command=s.command,
+                args=tuple(s.args),
+                env=tuple((k, v if v is None or isinstance(v, str) else _number(v)) for k, v in s.env.items()),
+                env_file=s.env_file,
+                cwd=s.cwd,
+            )
             spec = ServerSpec(
                 type="stdio",
                 command=command,
@@ -345,6 +356,7 @@ class _Loader:
                 env=MappingProxyType(env),
                 env_file=self.path(sub(s.env_file, "envFile")) if s.env_file is not None else None,
                 cwd=self.path(sub(s.cwd, "cwd")) if s.cwd is not None else ctx.folders[0].path,
+                written=written,
                 **common,
             )
         else:
@@ -354,13 +366,16 @@ class _Loader:
                 after = " once its variables are substituted" if "${" in s.url else ""
                 msg = f'server "{shown}": "url" must start with http:// or https://{after}'
                 self.add_at((*at, "url"), msg, "invalid")
+            headers = {k: sub(v, "headers", k) for k, v in s.headers.items()}
+            secrets.update(v for v in headers.values() if v)
             spec = ServerSpec(
                 type=s.type,
                 url=url,
-                headers=MappingProxyType({k: sub(v, "headers", k) for k, v in s.headers.items()}),
+                headers=MappingProxyType(headers),
+                written=Launch(url=s.url, headers=tuple(s.headers.items())),
                 **common,
             )
-        return _with_inputs(spec, used)
+        return replace(spec, inputs=tuple(sorted(used)), secrets=frozenset(secrets))
 
     def graph(self, servers: Mapping[str, ServerSettings]) -> dag.DependencyGraph:
         graph = dag.DependencyGraph.of(servers)
@@ -429,7 +444,3 @@ def _number(value: float) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _with_inputs(spec: ServerSpec, used: set[str]) -> ServerSpec:
-    return replace(spec, inputs=tuple(sorted(used))) if used else spec

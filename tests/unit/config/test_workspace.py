@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mcp_marshal.config import WorkspaceNotFound, find_workspace_file, load_workspace
 from mcp_marshal.config.jsonc import MAX_DEPTH
+from mcp_marshal.config.models import Launch
 from mcp_marshal.config.workspace import MAX_PROBLEMS, _capped
 from mcp_marshal.errors import UserError
 
@@ -505,3 +506,87 @@ def test_problem_format_is_safe_for_a_terminal() -> None:
     problem = only(load('{"settings": {"mcpMarshal.\\u001b[2J": 1}}'))
     assert problem.message == 'unknown setting "mcpMarshal.\\x1b[2J"'
     assert _safe(problem.format()) and problem.format().endswith('unknown setting "mcpMarshal.\\x1b[2J"')
+
+
+def test_launch_fields_are_kept_as_written() -> None:
+    config = load(GOOD).config
+    assert config is not None
+    assert config.servers["files"].written == Launch(
+        command="./bin/srv",
+        args=("${workspaceFolder}", "${workspaceFolder:front}", "--t=${input:tok}"),
+        env=(("TOKEN", "${env:FILES_TOKEN}"), ("N", "3"), ("F", "1.5"), ("DROP", None)),
+        env_file="~/.files.env",
+        cwd="sub",
+    )
+    assert config.servers["search"].written == Launch(
+        url="http://127.0.0.1:${env:PORT}/mcp", headers=(("Authorization", "Bearer ${env:FILES_TOKEN}"),)
+    )
+    assert config.servers["memory"].written == Launch(command="npx", args=("-y", "@modelcontextprotocol/server-memory"))
+    # What the user trusted does not depend on this machine's environment.
+    other = load(GOOD, environ={"FILES_TOKEN": "other", "PORT": "1"}).config
+    assert other is not None
+    assert {n: s.written.fingerprint() for n, s in other.servers.items()} == {
+        n: s.written.fingerprint() for n, s in config.servers.items()
+    }
+    assert other.servers["files"].env != config.servers["files"].env
+
+
+@pytest.mark.parametrize(
+    ("server", "secrets"),
+    [
+        ('{ "command": "x", "args": ["--token=${env:T}", "plain", "${env:EMPTY}"] }', {"tok-123"}),
+        ('{ "command": "${env:BIN}" }', {"/opt/bin/srv"}),
+        ('{ "command": "x", "cwd": "${env:DIR}/w", "envFile": "${env:DIR}/.env" }', {"/srv/data"}),
+        (
+            '{ "command": "x", "env": { "A": "x-${env:T}", "N": 42, "U": null, "E": "" } }',
+            {"x-tok-123", "tok-123", "42"},
+        ),
+        ('{ "command": "x", "env": { "A": "${input:k}" } }', {"${input:k}"}),
+        ('{ "url": "https://${env:HOST}/mcp" }', {"example.com"}),
+        (
+            '{ "url": "https://h/mcp", "headers": { "Authorization": "Bearer ${env:T}" } }',
+            {"Bearer tok-123", "tok-123"},
+        ),
+        ('{ "command": "x", "args": ["--flag", "${workspaceFolder}", "${userHome}"] }', set()),
+    ],
+)
+def test_secrets_are_every_value_that_reaches_the_server(server: str, secrets: set[str]) -> None:
+    environ = {"T": "tok-123", "BIN": "/opt/bin/srv", "DIR": "/srv/data", "HOST": "example.com", "EMPTY": ""}
+    text = server_file(f'      "s": {server}', ',\n    "mcpMarshal.inputs": [{ "id": "k" }]')
+    config = load(text, environ=environ).config
+    assert config is not None
+    assert config.servers["s"].secrets == secrets
+    assert "tok-123" not in repr(config.servers["s"])
+
+
+_LAUNCH = Launch(command="npx", args=("-y", "pkg"), env=(("A", "1"), ("B", None)), cwd="sub")
+
+
+def test_a_launch_fingerprint_is_stable() -> None:
+    # Pinned: per-server trust is stored by this value, so changing how it is computed would
+    # ask every user to approve every server again.
+    assert _LAUNCH.fingerprint() == "161320b4d7fd170bba3baa6e5c4530647134b574f224efa58dfc2f74eff30d96"
+    assert Launch().fingerprint() != _LAUNCH.fingerprint()
+    reordered = Launch(command="npx", args=("-y", "pkg"), env=(("B", None), ("A", "1")), cwd="sub")
+    assert reordered.fingerprint() == _LAUNCH.fingerprint()
+    Launch(command="\ud800", args=("\x1b",)).fingerprint()  # any text the file can hold
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        Launch(command="npx2", args=("-y", "pkg"), env=(("A", "1"), ("B", None)), cwd="sub"),
+        Launch(command="npx", args=("pkg", "-y"), env=(("A", "1"), ("B", None)), cwd="sub"),
+        Launch(command="npx", args=("-y", "pkg", ""), env=(("A", "1"), ("B", None)), cwd="sub"),
+        Launch(command="npx", args=("-y pkg",), env=(("A", "1"), ("B", None)), cwd="sub"),
+        Launch(command="npx", args=("-y", "pkg"), env=(("A", "2"), ("B", None)), cwd="sub"),
+        Launch(command="npx", args=("-y", "pkg"), env=(("A", "1"), ("B", "")), cwd="sub"),
+        Launch(command="npx", args=("-y", "pkg"), env=(("A", "1"),), cwd="sub"),
+        Launch(command="npx", args=("-y", "pkg"), env=(("A", "1"), ("B", None)), cwd="sub2"),
+        Launch(command="npx", args=("-y", "pkg"), env=(("A", "1"), ("B", None)), cwd="sub", env_file=".env"),
+        Launch(command="npx", args=("-y", "pkg"), env=(("A", "1"), ("B", None)), cwd="sub", url="http://x"),
+        Launch(command="npx", args=("-y", "pkg"), env=(("A", "1"), ("B", None)), cwd="sub", headers=(("H", "v"),)),
+    ],
+)
+def test_a_launch_fingerprint_changes_with_any_field(changed: Launch) -> None:
+    assert changed.fingerprint() != _LAUNCH.fingerprint()
