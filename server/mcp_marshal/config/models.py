@@ -24,7 +24,17 @@ PREFIX = "mcpMarshal."
 
 
 class _Model(BaseModel):
+    """Field descriptions are the user's documentation: ``vscode_schema`` makes the editor's
+    hover text and completions of them (Markdown when they hold backticks)."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+_IGNORED = "Accepted for compatibility with VS Code's own MCP entries; ignored."
+
+
+def _override_of(section: str, policy: type[BaseModel], name: str) -> str:
+    return f"Overrides `{PREFIX}{section}.{to_camel(name)}`: {policy.model_fields[name].description}"
 
 
 # --- policies ----------------------------------------------------------------------------------
@@ -58,7 +68,18 @@ class StopPolicy(_Model):
 class LocksSettings(_Model):
     """Task leases (DESIGN §8)."""
 
-    backend: Literal["sqlite", "redis", "memory"] = Field("sqlite", description="Where leases live.")
+    backend: Literal["sqlite", "redis", "memory"] = Field(
+        "sqlite",
+        description="Where leases live.",
+        json_schema_extra={
+            "enumDescriptions": [
+                "One database per workspace in the user state directory, shared by every window and CLI"
+                " on the machine.",
+                "A Redis server (`redisUrl`), for teams across machines.",
+                "In the language server's memory only.",
+            ]
+        },
+    )
     redis_url: str | None = Field(None, description="redis://host:port/db, for the redis backend.")
     default_ttl_ms: int = Field(600000, gt=0, description="Lease lifetime when none is given.")
 
@@ -75,19 +96,27 @@ class TelemetrySettings(_Model):
 class RestartOverride(_Model):
     """Per-server override of ``mcpMarshal.restart``; unset fields inherit."""
 
-    max_restarts: int | None = Field(None, ge=0)
-    initial_delay_ms: int | None = Field(None, ge=0)
-    max_delay_ms: int | None = Field(None, ge=0)
-    reset_after_ms: int | None = Field(None, ge=0)
+    max_restarts: int | None = Field(None, ge=0, description=_override_of("restart", RestartPolicy, "max_restarts"))
+    initial_delay_ms: int | None = Field(
+        None, ge=0, description=_override_of("restart", RestartPolicy, "initial_delay_ms")
+    )
+    max_delay_ms: int | None = Field(None, ge=0, description=_override_of("restart", RestartPolicy, "max_delay_ms"))
+    reset_after_ms: int | None = Field(None, ge=0, description=_override_of("restart", RestartPolicy, "reset_after_ms"))
 
 
 class HealthOverride(_Model):
     """Per-server override of ``mcpMarshal.health``; unset fields inherit."""
 
-    start_timeout_ms: int | None = Field(None, gt=0)
-    ping_interval_ms: int | None = Field(None, ge=0)
-    ping_timeout_ms: int | None = Field(None, gt=0)
-    failure_threshold: int | None = Field(None, ge=1)
+    start_timeout_ms: int | None = Field(
+        None, gt=0, description=_override_of("health", HealthPolicy, "start_timeout_ms")
+    )
+    ping_interval_ms: int | None = Field(
+        None, ge=0, description=_override_of("health", HealthPolicy, "ping_interval_ms")
+    )
+    ping_timeout_ms: int | None = Field(None, gt=0, description=_override_of("health", HealthPolicy, "ping_timeout_ms"))
+    failure_threshold: int | None = Field(
+        None, ge=1, description=_override_of("health", HealthPolicy, "failure_threshold")
+    )
 
 
 # --- servers as written ------------------------------------------------------------------------
@@ -95,36 +124,56 @@ class HealthOverride(_Model):
 
 class _ServerBase(_Model):
     depends_on: list[str] = Field(default_factory=list, description="Servers that must be ready first.")
-    tier: int | None = Field(None, ge=0, description="Starts after every server of a lower tier is ready.")
+    tier: int | None = Field(
+        None, ge=0, description="Starts after every server of a lower tier is ready (an integer ≥ 0)."
+    )
     auto_start: bool = Field(True, description="Start with the workspace (else only on demand).")
-    restart: RestartOverride | None = None
-    health: HealthOverride | None = None
+    restart: RestartOverride | None = Field(
+        None, description=f"Per-server override of `{PREFIX}restart`; unset fields inherit."
+    )
+    health: HealthOverride | None = Field(
+        None, description=f"Per-server override of `{PREFIX}health`; unset fields inherit."
+    )
     # Fields VS Code's own MCP entries may carry; accepted so entries can be copied, then ignored.
-    dev: Any = None
-    gallery: Any = None
-    version: Any = None
-    sandbox_enabled: Any = None
+    dev: Any = Field(None, description=_IGNORED)
+    gallery: Any = Field(None, description=_IGNORED)
+    version: Any = Field(None, description=_IGNORED)
+    sandbox_enabled: Any = Field(None, description=_IGNORED)
 
 
 class StdioServerSettings(_ServerBase):
     """A server we spawn and speak to over its stdin/stdout."""
 
-    type: Literal["stdio"] = "stdio"
+    type: Literal["stdio"] = Field(
+        "stdio",
+        description="`stdio` (default when `command` is set): a process we spawn and speak to over stdin/stdout.",
+    )
     command: str = Field(min_length=1, description="Executable, resolved on PATH.")
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str | int | float | None] = Field(default_factory=dict, description="null unsets.")
-    env_file: str | None = None
-    cwd: str | None = None
+    args: list[str] = Field(default_factory=list, description="Arguments passed to the command.")
+    env: dict[str, str | int | float | None] = Field(
+        default_factory=dict,
+        description="Environment variables for the process; a `null` value unsets an inherited variable.",
+    )
+    env_file: str | None = Field(None, description="A dotenv file loaded before `env`; relative to the workspace file.")
+    cwd: str | None = Field(
+        None, description="Working directory (default: the first workspace folder); relative to the workspace file."
+    )
 
 
 class HttpServerSettings(_ServerBase):
     """A server someone else runs; we only check it with an MCP handshake over HTTP."""
 
-    type: Literal["http", "sse"] = "http"  # inferred when ``url`` is set without ``command``
+    type: Literal["http", "sse"] = Field(  # inferred when ``url`` is set without ``command``
+        "http",
+        description="`http` (Streamable HTTP) or `sse`: a server someone else runs; checked with an MCP handshake.",
+    )
     # A variable may supply the scheme; the resolved URL is checked again after substitution.
     url: str = Field(pattern=r"^(https?://|\$\{)", description="Streamable HTTP (or SSE) endpoint.")
-    headers: dict[str, str] = Field(default_factory=dict)
-    oauth: Any = None
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="HTTP headers sent with every request (values may use `${input:ID}` / `${env:NAME}`).",
+    )
+    oauth: Any = Field(None, description=_IGNORED)
 
 
 def server_kind(value: Any) -> str | None:
@@ -150,26 +199,81 @@ ServerSettings = Annotated[
 class InputSettings(_Model):
     """A value asked of the user at start (VS Code's ``inputs``); always treated as secret."""
 
-    id: str = Field(min_length=1)
-    type: Literal["promptString", "pickString", "command"] = "promptString"
-    description: str = ""
-    password: bool = False
-    default: str | None = None
-    options: list[str] | None = None
-    command: str | None = None
-    args: Any = None
+    id: str = Field(min_length=1, description="Referenced as `${input:ID}`.")
+    type: Literal["promptString", "pickString", "command"] = Field(
+        "promptString",
+        description="How the value is asked for.",
+        json_schema_extra={
+            "enumDescriptions": ["Ask for a string.", "Pick one of `options`.", "Run a VS Code command."]
+        },
+    )
+    description: str = Field("", description="Shown when the user is asked for the value.")
+    password: bool = Field(False, description="Hide the typed value.")
+    default: str | None = Field(None, description="Value offered by default.")
+    options: list[str] | None = Field(None, description="Choices of a `pickString` input.")
+    command: str | None = Field(None, description="Command of a `command` input.")
+    args: Any = Field(None, description="Arguments of a `command` input.")
 
 
 class MarshalSettings(_Model):
     """Every ``mcpMarshal.<key>`` of the workspace ``settings`` object, keyed without the prefix."""
 
-    servers: dict[str, ServerSettings] = Field(default_factory=dict)
-    inputs: list[InputSettings] = Field(default_factory=list)
-    restart: RestartPolicy = Field(default_factory=RestartPolicy)
-    health: HealthPolicy = Field(default_factory=HealthPolicy)
-    stop: StopPolicy = Field(default_factory=StopPolicy)
-    locks: LocksSettings = Field(default_factory=LocksSettings)
-    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    servers: dict[str, ServerSettings] = Field(
+        default_factory=dict,
+        description=(
+            "The MCP servers of this workspace, by name. Same fields as VS Code's own MCP entries (`type`,"
+            " `command`, `args`, `env`, `envFile`, `cwd`, `url`, `headers`) plus `dependsOn`, `tier`, `autoStart`"
+            " and per-server `restart` / `health`. Variables: `${workspaceFolder}`, `${workspaceFolder:NAME}`,"
+            " `${workspaceFolderBasename}`, `${userHome}`, `${env:NAME}`, `${input:ID}`."
+        ),
+        json_schema_extra={
+            "defaultSnippets": [
+                {
+                    "label": "stdio server",
+                    "body": {"${1:name}": {"command": "${2:npx}", "args": ["${3:-y}", "${4:package}"]}},
+                },
+                {
+                    "label": "http server",
+                    "body": {"${1:name}": {"type": "http", "url": "${2:http://127.0.0.1:8000/mcp}"}},
+                },
+            ]
+        },
+    )
+    inputs: list[InputSettings] = Field(
+        default_factory=list,
+        description=(
+            "Values asked of the user when a server that references `${input:ID}` starts (VS Code's `inputs`);"
+            " always treated as secret."
+        ),
+    )
+    restart: RestartPolicy = Field(
+        default_factory=RestartPolicy,
+        description=(
+            "When and how often a server that exited unexpectedly is started again: delay"
+            " `initialDelayMs × 2^k` (±10 % jitter) up to `maxDelayMs`, at most `maxRestarts` in a row."
+        ),
+    )
+    health: HealthPolicy = Field(
+        default_factory=HealthPolicy,
+        description=(
+            "How a server proves it is alive: an MCP handshake within `startTimeoutMs`, then a `ping` every"
+            " `pingIntervalMs`."
+        ),
+    )
+    stop: StopPolicy = Field(
+        default_factory=StopPolicy,
+        description=(
+            "The stop sequence: close stdin, wait `stdinGraceMs`, SIGTERM the process group, wait `termGraceMs`,"
+            " SIGKILL the group."
+        ),
+    )
+    locks: LocksSettings = Field(
+        default_factory=LocksSettings, description="Task leases (locks with fencing tokens) for agents."
+    )
+    telemetry: TelemetrySettings = Field(
+        default_factory=TelemetrySettings,
+        description="Telemetry batching. Batches reach VS Code only when VS Code telemetry is enabled.",
+    )
 
 
 # --- resolved form -----------------------------------------------------------------------------
