@@ -51,62 +51,62 @@ DEFS = {
 }
 
 
-@pytest.mark.parametrize(
-    ("pydantic_node", "vscode_node"),
-    [
-        ({"type": "string", "title": "T", "description": "Plain."}, {"type": "string", "description": "Plain."}),
-        ({"type": "string", "description": "Has ``code``."}, {"type": "string", "markdownDescription": "Has `code`."}),
-        (
-            {"type": "string", "description": "A **bold** word."},
-            {"type": "string", "markdownDescription": "A **bold** word."},
-        ),
-        (
-            {"const": "stdio", "type": "string", "default": "stdio"},
-            {"type": "string", "enum": ["stdio"], "default": "stdio"},
-        ),
-        (
-            {"anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"type": "null"}], "default": None},
-            {"type": ["integer", "null"], "minimum": 1},
-        ),
-        (
-            {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "null"}]},
-            {"type": ["string", "integer", "number", "null"]},
-        ),
-        (
-            {"$ref": "#/$defs/Policy", "description": "The field's own words."},
-            {
-                "type": "object",
-                "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
-                "additionalProperties": False,
-                "description": "The field's own words.",
-            },
-        ),
-        (
-            {"anyOf": [{"$ref": "#/$defs/Policy"}, {"type": "null"}], "description": "Override."},
-            {
-                "type": ["object", "null"],
-                "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
-                "additionalProperties": False,
-                "description": "Override.",
-            },
-        ),
-        (
-            {"oneOf": [{"$ref": "#/$defs/Policy"}, {"type": "object", "properties": {}}]},
-            {
-                "anyOf": [
-                    {
-                        "type": "object",
-                        "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
-                        "additionalProperties": False,
-                        "markdownDescription": "Docstring of `Policy`.",
-                    },
-                    {"type": "object", "properties": {}},
-                ]
-            },
-        ),
-        ({"description": "Anything.", "default": None}, {"description": "Anything."}),
-    ],
-)
+NODES: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    ({"type": "string", "title": "T", "description": "Plain."}, {"type": "string", "description": "Plain."}),
+    ({"type": "string", "description": "Has ``code``."}, {"type": "string", "markdownDescription": "Has `code`."}),
+    (
+        {"type": "string", "description": "A **bold** word."},
+        {"type": "string", "markdownDescription": "A **bold** word."},
+    ),
+    (
+        {"const": "stdio", "type": "string", "default": "stdio"},
+        {"type": "string", "enum": ["stdio"], "default": "stdio"},
+    ),
+    (
+        {"anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"type": "null"}], "default": None},
+        {"type": ["integer", "null"], "minimum": 1},
+    ),
+    (
+        {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "null"}]},
+        {"type": ["string", "integer", "number", "null"]},
+    ),
+    (
+        {"$ref": "#/$defs/Policy", "description": "The field's own words."},
+        {
+            "type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
+            "additionalProperties": False,
+            "description": "The field's own words.",
+        },
+    ),
+    (
+        {"anyOf": [{"$ref": "#/$defs/Policy"}, {"type": "null"}], "description": "Override."},
+        {
+            "type": ["object", "null"],
+            "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
+            "additionalProperties": False,
+            "description": "Override.",
+        },
+    ),
+    (
+        {"oneOf": [{"$ref": "#/$defs/Policy"}, {"type": "object", "properties": {}}]},
+        {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
+                    "additionalProperties": False,
+                    "markdownDescription": "Docstring of `Policy`.",
+                },
+                {"type": "object", "properties": {}},
+            ]
+        },
+    ),
+    ({"description": "Anything.", "default": None}, {"description": "Anything."}),
+]
+
+
+@pytest.mark.parametrize(("pydantic_node", "vscode_node"), NODES)
 def test_pydantic_nodes_become_vscode_nodes(pydantic_node: dict[str, Any], vscode_node: dict[str, Any]) -> None:
     assert vscode_schema(pydantic_node, DEFS) == vscode_node
 

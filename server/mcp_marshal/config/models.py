@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic.alias_generators import to_camel
@@ -43,33 +43,33 @@ def _override_of(section: str, policy: type[BaseModel], name: str) -> str:
 class RestartPolicy(_Model):
     """When and how often a server that exited unexpectedly is started again."""
 
-    max_restarts: int = Field(5, ge=0, description="Restarts in a row before the server is `failed`.")
-    initial_delay_ms: int = Field(1000, ge=0, description="Delay before the first restart; doubles each time.")
-    max_delay_ms: int = Field(30000, ge=0, description="Upper bound of the restart delay.")
-    reset_after_ms: int = Field(300000, ge=0, description="Time ready after which the restart count resets.")
+    max_restarts: int = Field(default=5, ge=0, description="Restarts in a row before the server is `failed`.")
+    initial_delay_ms: int = Field(default=1000, ge=0, description="Delay before the first restart; doubles each time.")
+    max_delay_ms: int = Field(default=30000, ge=0, description="Upper bound of the restart delay.")
+    reset_after_ms: int = Field(default=300000, ge=0, description="Time ready after which the restart count resets.")
 
 
 class HealthPolicy(_Model):
     """How a server proves it is alive: a handshake in time, then periodic pings."""
 
-    start_timeout_ms: int = Field(30000, gt=0, description="Spawn to completed MCP handshake.")
-    ping_interval_ms: int = Field(10000, ge=0, description="Time between pings; 0 disables pinging.")
-    ping_timeout_ms: int = Field(5000, gt=0, description="A ping without an answer by then is a miss.")
-    failure_threshold: int = Field(3, ge=1, description="Misses in a row that make a server unhealthy.")
+    start_timeout_ms: int = Field(default=30000, gt=0, description="Spawn to completed MCP handshake.")
+    ping_interval_ms: int = Field(default=10000, ge=0, description="Time between pings; 0 disables pinging.")
+    ping_timeout_ms: int = Field(default=5000, gt=0, description="A ping without an answer by then is a miss.")
+    failure_threshold: int = Field(default=3, ge=1, description="Misses in a row that make a server unhealthy.")
 
 
 class StopPolicy(_Model):
     """The stop sequence: close stdin, wait, SIGTERM the group, wait, SIGKILL the group."""
 
-    stdin_grace_ms: int = Field(2000, ge=0, description="Wait after closing stdin before SIGTERM.")
-    term_grace_ms: int = Field(5000, ge=0, description="Wait after SIGTERM before SIGKILL.")
+    stdin_grace_ms: int = Field(default=2000, ge=0, description="Wait after closing stdin before SIGTERM.")
+    term_grace_ms: int = Field(default=5000, ge=0, description="Wait after SIGTERM before SIGKILL.")
 
 
 class LocksSettings(_Model):
     """Task leases (DESIGN §8)."""
 
     backend: Literal["sqlite", "redis", "memory"] = Field(
-        "sqlite",
+        default="sqlite",
         description="Where leases live.",
         json_schema_extra={
             "enumDescriptions": [
@@ -80,42 +80,50 @@ class LocksSettings(_Model):
             ]
         },
     )
-    redis_url: str | None = Field(None, description="redis://host:port/db, for the redis backend.")
-    default_ttl_ms: int = Field(600000, gt=0, description="Lease lifetime when none is given.")
+    redis_url: str | None = Field(default=None, description="redis://host:port/db, for the redis backend.")
+    default_ttl_ms: int = Field(default=600000, gt=0, description="Lease lifetime when none is given.")
 
 
 class TelemetrySettings(_Model):
     """Telemetry batching (DESIGN §9)."""
 
-    batch_size: int = Field(100, ge=1, description="Records that trigger a flush.")
-    batch_interval_ms: int = Field(5000, ge=1, description="Flush this long after the first waiting record.")
-    max_queue: int = Field(2048, ge=1, description="Records kept at most; the oldest are dropped beyond.")
-    file: str | None = Field(None, description="JSONL file; default: the workspace's state directory.")
+    batch_size: int = Field(default=100, ge=1, description="Records that trigger a flush.")
+    batch_interval_ms: int = Field(default=5000, ge=1, description="Flush this long after the first waiting record.")
+    max_queue: int = Field(default=2048, ge=1, description="Records kept at most; the oldest are dropped beyond.")
+    file: str | None = Field(default=None, description="JSONL file; default: the workspace's state directory.")
 
 
 class RestartOverride(_Model):
     """Per-server override of ``mcpMarshal.restart``; unset fields inherit."""
 
-    max_restarts: int | None = Field(None, ge=0, description=_override_of("restart", RestartPolicy, "max_restarts"))
-    initial_delay_ms: int | None = Field(
-        None, ge=0, description=_override_of("restart", RestartPolicy, "initial_delay_ms")
+    max_restarts: int | None = Field(
+        default=None, ge=0, description=_override_of("restart", RestartPolicy, "max_restarts")
     )
-    max_delay_ms: int | None = Field(None, ge=0, description=_override_of("restart", RestartPolicy, "max_delay_ms"))
-    reset_after_ms: int | None = Field(None, ge=0, description=_override_of("restart", RestartPolicy, "reset_after_ms"))
+    initial_delay_ms: int | None = Field(
+        default=None, ge=0, description=_override_of("restart", RestartPolicy, "initial_delay_ms")
+    )
+    max_delay_ms: int | None = Field(
+        default=None, ge=0, description=_override_of("restart", RestartPolicy, "max_delay_ms")
+    )
+    reset_after_ms: int | None = Field(
+        default=None, ge=0, description=_override_of("restart", RestartPolicy, "reset_after_ms")
+    )
 
 
 class HealthOverride(_Model):
     """Per-server override of ``mcpMarshal.health``; unset fields inherit."""
 
     start_timeout_ms: int | None = Field(
-        None, gt=0, description=_override_of("health", HealthPolicy, "start_timeout_ms")
+        default=None, gt=0, description=_override_of("health", HealthPolicy, "start_timeout_ms")
     )
     ping_interval_ms: int | None = Field(
-        None, ge=0, description=_override_of("health", HealthPolicy, "ping_interval_ms")
+        default=None, ge=0, description=_override_of("health", HealthPolicy, "ping_interval_ms")
     )
-    ping_timeout_ms: int | None = Field(None, gt=0, description=_override_of("health", HealthPolicy, "ping_timeout_ms"))
+    ping_timeout_ms: int | None = Field(
+        default=None, gt=0, description=_override_of("health", HealthPolicy, "ping_timeout_ms")
+    )
     failure_threshold: int | None = Field(
-        None, ge=1, description=_override_of("health", HealthPolicy, "failure_threshold")
+        default=None, ge=1, description=_override_of("health", HealthPolicy, "failure_threshold")
     )
 
 
@@ -125,27 +133,27 @@ class HealthOverride(_Model):
 class _ServerBase(_Model):
     depends_on: list[str] = Field(default_factory=list, description="Servers that must be ready first.")
     tier: int | None = Field(
-        None, ge=0, description="Starts after every server of a lower tier is ready (an integer ≥ 0)."
+        default=None, ge=0, description="Starts after every server of a lower tier is ready (an integer ≥ 0)."
     )
-    auto_start: bool = Field(True, description="Start with the workspace (else only on demand).")
+    auto_start: bool = Field(default=True, description="Start with the workspace (else only on demand).")
     restart: RestartOverride | None = Field(
-        None, description=f"Per-server override of `{PREFIX}restart`; unset fields inherit."
+        default=None, description=f"Per-server override of `{PREFIX}restart`; unset fields inherit."
     )
     health: HealthOverride | None = Field(
-        None, description=f"Per-server override of `{PREFIX}health`; unset fields inherit."
+        default=None, description=f"Per-server override of `{PREFIX}health`; unset fields inherit."
     )
     # Fields VS Code's own MCP entries may carry; accepted so entries can be copied, then ignored.
-    dev: Any = Field(None, description=_IGNORED)
-    gallery: Any = Field(None, description=_IGNORED)
-    version: Any = Field(None, description=_IGNORED)
-    sandbox_enabled: Any = Field(None, description=_IGNORED)
+    dev: Any = Field(default=None, description=_IGNORED)
+    gallery: Any = Field(default=None, description=_IGNORED)
+    version: Any = Field(default=None, description=_IGNORED)
+    sandbox_enabled: Any = Field(default=None, description=_IGNORED)
 
 
 class StdioServerSettings(_ServerBase):
     """A server we spawn and speak to over its stdin/stdout."""
 
     type: Literal["stdio"] = Field(
-        "stdio",
+        default="stdio",
         description="`stdio` (default when `command` is set): a process we spawn and speak to over stdin/stdout.",
     )
     command: str = Field(min_length=1, description="Executable, resolved on PATH.")
@@ -154,9 +162,12 @@ class StdioServerSettings(_ServerBase):
         default_factory=dict,
         description="Environment variables for the process; a `null` value unsets an inherited variable.",
     )
-    env_file: str | None = Field(None, description="A dotenv file loaded before `env`; relative to the workspace file.")
+    env_file: str | None = Field(
+        default=None, description="A dotenv file loaded before `env`; relative to the workspace file."
+    )
     cwd: str | None = Field(
-        None, description="Working directory (default: the first workspace folder); relative to the workspace file."
+        default=None,
+        description="Working directory (default: the first workspace folder); relative to the workspace file.",
     )
 
 
@@ -173,7 +184,7 @@ class HttpServerSettings(_ServerBase):
         default_factory=dict,
         description="HTTP headers sent with every request (values may use `${input:ID}` / `${env:NAME}`).",
     )
-    oauth: Any = Field(None, description=_IGNORED)
+    oauth: Any = Field(default=None, description=_IGNORED)
 
 
 def server_kind(value: Any) -> str | None:
@@ -182,9 +193,10 @@ def server_kind(value: Any) -> str | None:
         value = value.model_dump(by_alias=True)
     if not isinstance(value, dict):
         return None
-    kind = value.get("type")
+    entry = cast("dict[str, Any]", value)
+    kind = entry.get("type")
     if kind is None:
-        return "stdio" if "command" in value or "url" not in value else "http"
+        return "stdio" if "command" in entry or "url" not in entry else "http"
     if kind in ("http", "sse"):
         return "http"
     return kind if isinstance(kind, str) else None
@@ -201,18 +213,18 @@ class InputSettings(_Model):
 
     id: str = Field(min_length=1, description="Referenced as `${input:ID}`.")
     type: Literal["promptString", "pickString", "command"] = Field(
-        "promptString",
+        default="promptString",
         description="How the value is asked for.",
         json_schema_extra={
             "enumDescriptions": ["Ask for a string.", "Pick one of `options`.", "Run a VS Code command."]
         },
     )
-    description: str = Field("", description="Shown when the user is asked for the value.")
-    password: bool = Field(False, description="Hide the typed value.")
-    default: str | None = Field(None, description="Value offered by default.")
-    options: list[str] | None = Field(None, description="Choices of a `pickString` input.")
-    command: str | None = Field(None, description="Command of a `command` input.")
-    args: Any = Field(None, description="Arguments of a `command` input.")
+    description: str = Field(default="", description="Shown when the user is asked for the value.")
+    password: bool = Field(default=False, description="Hide the typed value.")
+    default: str | None = Field(default=None, description="Value offered by default.")
+    options: list[str] | None = Field(default=None, description="Choices of a `pickString` input.")
+    command: str | None = Field(default=None, description="Command of a `command` input.")
+    args: Any = Field(default=None, description="Arguments of a `command` input.")
 
 
 class MarshalSettings(_Model):
@@ -240,7 +252,7 @@ class MarshalSettings(_Model):
         },
     )
     inputs: list[InputSettings] = Field(
-        default_factory=list,
+        default_factory=list[InputSettings],
         description=(
             "Values asked of the user when a server that references `${input:ID}` starts (VS Code's `inputs`);"
             " always treated as secret."
@@ -367,7 +379,7 @@ class Config:
     folders: tuple[Folder, ...]
     servers: Mapping[str, ServerSpec]
     deps: DependencyGraph
-    inputs: Mapping[str, InputSettings] = field(default_factory=dict)
+    inputs: Mapping[str, InputSettings] = field(default_factory=dict[str, InputSettings])
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)
     stop: StopPolicy = field(default_factory=StopPolicy)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -25,6 +25,7 @@ from mcp_marshal.config.models import (
     Config,
     Folder,
     HttpServerSettings,
+    InputSettings,
     Launch,
     MarshalSettings,
     ServerSettings,
@@ -193,11 +194,12 @@ class _Loader:
         if doc.empty:
             self.problems.append(_problem_at_start(self.file, "the workspace file is empty", "empty"))
             return None
-        if not isinstance(doc.value, dict):
+        value: Any = doc.value
+        if not isinstance(value, dict):
             self.add(doc.root_span(), "a workspace file must be a JSON object", "invalid")
             return None
         try:
-            top = _WorkspaceFile.model_validate(doc.value)
+            top = _WorkspaceFile.model_validate(value)
         except ValidationError as exc:
             self.report(exc)
             return None
@@ -236,9 +238,9 @@ class _Loader:
             if name != key and name.split(".")[0] not in CLIENT_SECTIONS:
                 raw[name] = value
                 self.where[name] = ("settings", key)
-        nested = settings.get(PREFIX[:-1])
+        nested: Any = settings.get(PREFIX[:-1])
         if isinstance(nested, dict):  # VS Code also accepts "mcpMarshal": {"servers": …}
-            for key, value in nested.items():
+            for key, value in cast("dict[str, Any]", nested).items():
                 if key in CLIENT_SECTIONS:
                     continue
                 if key in raw:
@@ -268,7 +270,7 @@ class _Loader:
             return None
 
     def resolve(self, settings: MarshalSettings, folders: tuple[Folder, ...]) -> Config:
-        inputs = {}
+        inputs: dict[str, InputSettings] = {}
         for i, entry in enumerate(settings.inputs):
             if entry.id in inputs:
                 self.add_at(
@@ -412,16 +414,16 @@ class _Loader:
 def cycle_message(cycle: dag.Cycle) -> str:
     """``dependency cycle: a → b → a``, the path cut short (``… and N more``) to stay readable
     however long the cycle: a 3,000-server ring is one line, not 3,000 names."""
-    names = _capped([visible(n) for n in cycle.path])
+    names = capped_names([visible(n) for n in cycle.path])
     text = f"dependency cycle: {' → '.join(names)} → {names[0]}"
     on_path = set(cycle.path)
     others = [visible(n) for n in cycle.members if n not in on_path]
     if others:
-        text += f" ({len(others)} more caught in it: {', '.join(_capped(others))})"
+        text += f" ({len(others)} more caught in it: {', '.join(capped_names(others))})"
     return text
 
 
-def _capped(names: Sequence[str], most: int = 8, width: int = 100) -> list[str]:
+def capped_names(names: Sequence[str], most: int = 8, width: int = 100) -> list[str]:
     """The first names that fit in ``most`` names and ``width`` characters, then ``… and N more``."""
     shown: list[str] = []
     length = 0

@@ -13,7 +13,7 @@ from mcp_marshal.config.dag import Cycle, DependencyGraph
 
 @dataclass
 class S:
-    depends_on: list[str] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list[str])
     tier: int | None = None
 
 
@@ -71,22 +71,22 @@ def test_restricted_keeps_only_the_named_servers() -> None:
     assert sub.names == ("a", "b") and sub.needs("b") == {"a"}
 
 
-@pytest.mark.parametrize(
-    ("deps", "cycles"),
-    [
-        ({"a": set(), "b": {"a"}}, []),
-        ({"s": {"s"}}, [Cycle(("s",), ("s",))]),
-        (
-            {"ok": set(), "c": {"a"}, "a": {"b"}, "b": {"c"}, "x": {"y"}, "y": {"x"}, "self": {"self"}},
-            [Cycle(("c", "a", "b"), ("c", "a", "b")), Cycle(("x", "y"), ("x", "y")), Cycle(("self",), ("self",))],
-        ),
-        # A figure eight is one tangle: its shortest cycle through the first member, and all members.
-        ({"a": {"b", "c"}, "b": {"a"}, "c": {"d"}, "d": {"a"}}, [Cycle(("a", "b"), ("a", "b", "c", "d"))]),
-        # A node that leads into a cycle is not in it.
-        ({"in": {"a"}, "a": {"b"}, "b": {"a", "out"}, "out": set()}, [Cycle(("a", "b"), ("a", "b"))]),
-        ({"a": {"ghost"}}, []),  # an edge to a name that is no node
-    ],
-)
+CYCLES: list[tuple[dag.Deps, list[Cycle]]] = [
+    ({"a": set(), "b": {"a"}}, []),
+    ({"s": {"s"}}, [Cycle(("s",), ("s",))]),
+    (
+        {"ok": set(), "c": {"a"}, "a": {"b"}, "b": {"c"}, "x": {"y"}, "y": {"x"}, "self": {"self"}},
+        [Cycle(("c", "a", "b"), ("c", "a", "b")), Cycle(("x", "y"), ("x", "y")), Cycle(("self",), ("self",))],
+    ),
+    # A figure eight is one tangle: its shortest cycle through the first member, and all members.
+    ({"a": {"b", "c"}, "b": {"a"}, "c": {"d"}, "d": {"a"}}, [Cycle(("a", "b"), ("a", "b", "c", "d"))]),
+    # A node that leads into a cycle is not in it.
+    ({"in": {"a"}, "a": {"b"}, "b": {"a", "out"}, "out": set()}, [Cycle(("a", "b"), ("a", "b"))]),
+    ({"a": {"ghost"}}, []),  # an edge to a name that is no node
+]
+
+
+@pytest.mark.parametrize(("deps", "cycles"), CYCLES)
 def test_find_cycles_gives_one_cycle_per_tangle_in_file_order(deps: dag.Deps, cycles: list[Cycle]) -> None:
     assert dag.find_cycles(deps) == cycles
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mcp_marshal.config import WorkspaceNotFound, find_workspace_file, load_workspace
 from mcp_marshal.config.jsonc import MAX_DEPTH
 from mcp_marshal.config.models import Launch
-from mcp_marshal.config.workspace import MAX_PROBLEMS, _capped
+from mcp_marshal.config.workspace import MAX_PROBLEMS, capped_names
 from mcp_marshal.errors import UserError
 
 from .helpers import ENV, HOME, WS, at, load, lsp_lines, only, units, where
@@ -247,7 +247,7 @@ def test_a_tangle_names_who_else_is_caught_in_it() -> None:
     ],
 )
 def test_name_lists_are_capped(names: list[str], shown: list[str]) -> None:
-    assert _capped(names) == shown
+    assert capped_names(names) == shown
 
 
 def test_problems_are_capped_per_file_with_a_count_of_the_rest() -> None:
@@ -383,8 +383,8 @@ def test_a_300_server_file_loads_fast() -> None:
         for i in range(300)
     }
     text = "// big\n" + json.dumps({"folders": [{"path": "."}], "settings": {"mcpMarshal.servers": servers}}, indent=2)
-    load(text)  # warm up
-    runs = []
+    result = load(text)  # warm up
+    runs: list[float] = []
     for _ in range(5):
         start = time.perf_counter()
         result = load(text)
@@ -531,25 +531,25 @@ def test_launch_fields_are_kept_as_written() -> None:
     assert other.servers["files"].env != config.servers["files"].env
 
 
-@pytest.mark.parametrize(
-    ("server", "secrets"),
-    [
-        ('{ "command": "x", "args": ["--token=${env:T}", "plain", "${env:EMPTY}"] }', {"tok-123"}),
-        ('{ "command": "${env:BIN}" }', {"/opt/bin/srv"}),
-        ('{ "command": "x", "cwd": "${env:DIR}/w", "envFile": "${env:DIR}/.env" }', {"/srv/data"}),
-        (
-            '{ "command": "x", "env": { "A": "x-${env:T}", "N": 42, "U": null, "E": "" } }',
-            {"x-tok-123", "tok-123", "42"},
-        ),
-        ('{ "command": "x", "env": { "A": "${input:k}" } }', {"${input:k}"}),
-        ('{ "url": "https://${env:HOST}/mcp" }', {"example.com"}),
-        (
-            '{ "url": "https://h/mcp", "headers": { "Authorization": "Bearer ${env:T}" } }',
-            {"Bearer tok-123", "tok-123"},
-        ),
-        ('{ "command": "x", "args": ["--flag", "${workspaceFolder}", "${userHome}"] }', set()),
-    ],
-)
+SECRET_CASES: list[tuple[str, set[str]]] = [
+    ('{ "command": "x", "args": ["--token=${env:T}", "plain", "${env:EMPTY}"] }', {"tok-123"}),
+    ('{ "command": "${env:BIN}" }', {"/opt/bin/srv"}),
+    ('{ "command": "x", "cwd": "${env:DIR}/w", "envFile": "${env:DIR}/.env" }', {"/srv/data"}),
+    (
+        '{ "command": "x", "env": { "A": "x-${env:T}", "N": 42, "U": null, "E": "" } }',
+        {"x-tok-123", "tok-123", "42"},
+    ),
+    ('{ "command": "x", "env": { "A": "${input:k}" } }', {"${input:k}"}),
+    ('{ "url": "https://${env:HOST}/mcp" }', {"example.com"}),
+    (
+        '{ "url": "https://h/mcp", "headers": { "Authorization": "Bearer ${env:T}" } }',
+        {"Bearer tok-123", "tok-123"},
+    ),
+    ('{ "command": "x", "args": ["--flag", "${workspaceFolder}", "${userHome}"] }', set()),
+]
+
+
+@pytest.mark.parametrize(("server", "secrets"), SECRET_CASES)
 def test_secrets_are_every_value_that_reaches_the_server(server: str, secrets: set[str]) -> None:
     environ = {"T": "tok-123", "BIN": "/opt/bin/srv", "DIR": "/srv/data", "HOST": "example.com", "EMPTY": ""}
     text = server_file(f'      "s": {server}', ',\n    "mcpMarshal.inputs": [{ "id": "k" }]')
