@@ -590,3 +590,33 @@ def test_a_launch_fingerprint_is_stable() -> None:
 )
 def test_a_launch_fingerprint_changes_with_any_field(changed: Launch) -> None:
     assert changed.fingerprint() != _LAUNCH.fingerprint()
+
+
+_FIELDS = ["type", "command", "args", "env", "envFile", "cwd", "url", "headers", "dependsOn", "tier", "autoStart"]
+_WORDS = ["${env:T}", "${input:k}", "${workspaceFolder:x}", "${", "~/x", "http://h/mcp", "stdio", "http", "s0", "s1"]
+_TEXT = st.text(st.characters(exclude_categories=()), max_size=6) | st.sampled_from(_WORDS)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT | st.sampled_from(_FIELDS), inner, max_size=3),
+    max_leaves=12,
+)
+_SERVER = st.dictionaries(st.sampled_from(_FIELDS) | _TEXT, _JSON | _TEXT, max_size=5)
+_KEYS = st.sampled_from(["servers", "inputs", "restart", "health", "stop", "locks", "telemetry"]) | _TEXT
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    servers=st.dictionaries(st.sampled_from(["s0", "s1"]) | _TEXT, _SERVER | _JSON, max_size=3),
+    other=st.dictionaries(_KEYS, _JSON, max_size=2),
+    br=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_any_settings_only_ever_yield_problems(servers: object, other: dict[str, object], br: str) -> None:
+    settings_ = {"mcpMarshal.servers": servers, **{f"mcpMarshal.{k}": v for k, v in other.items()}}
+    text = json.dumps({"folders": [{"path": "."}], "settings": settings_}, indent=1).replace("\n", br)
+    result = load(text, environ={"T": "tok-123"})
+    assert (result.config is None) == bool(result.errors)
+    lines = lsp_lines(text)
+    for p in result.problems:
+        assert 0 <= p.line <= p.end_line < len(lines)
+        assert p.character <= units(lines[p.line]) and p.end_character <= units(lines[p.end_line])
+        assert _safe(p.message) and "tok-123" not in p.message
