@@ -21,3 +21,10 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class NotNow(UserError):
+    """The request is fine but cannot run in the current state (not trusted yet, not running):
+    the user can act and retry. LSP answers it with ``RequestFailed``, not ``InvalidParams``."""
+
+    code = "not-now"

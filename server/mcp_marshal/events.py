@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.reload_plan import ReloadPlan
@@ -75,10 +75,20 @@ class ServerExited(Event):
 
 @dataclass(frozen=True, slots=True)
 class RestartScheduled(Event):
+    """``reason``: how the life ended (``exited (code 3)``, ``killed by SIGKILL``, ...)."""
+
     name: str
     attempt: int
     delay_ms: int
     max_restarts: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRemoved(Event):
+    """A reload removed the server from the configuration (after it was stopped)."""
+
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +118,29 @@ class ServerLog(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StartPlanned(Event):
+    """The servers about to start, level by level (level k waits only for levels below k)."""
+
+    levels: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigReloaded(Event):
+    """A valid edit was applied; ``problems`` are its warnings (none block a configuration)."""
+
     plan: ReloadPlan
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigRejected(Event):
+    """An edit with errors: the running configuration is kept. ``problems`` are all of them."""
+
     problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
 
 
 # --- leases ------------------------------------------------------------------------------------
@@ -152,6 +178,26 @@ class LeaseDenied(LeaseEvent):
     pass
 
 
+# --- the machine -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDegraded(Event):
+    """Something beside the servers cannot work here (the state directory is not writable, a
+    store is down); the servers keep running without it. ``reason`` is for the user."""
+
+    service: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayServing(Event):
+    """The gateway serves ``servers`` at ``{url}/mcp/<server>`` (the token is never in an event)."""
+
+    url: str
+    servers: tuple[str, ...]
+
+
 # --- telemetry ---------------------------------------------------------------------------------
 
 
@@ -161,12 +207,11 @@ class TelemetryDropped(Event):
     reason: str
 
 
-E = TypeVar("E", bound=Event)
 Listener = Callable[[Event], None]
 
 
 class EventBus:
-    """Synchronous fan-out to listeners, plus awaitable helpers for async readers.
+    """Synchronous fan-out to listeners, in the order they subscribed.
 
     ``publish`` never raises: a listener that fails is logged and the others still run, so a
     broken reader can never take the supervisor down.
@@ -194,11 +239,7 @@ class EventBus:
 
     @contextmanager
     def queue(self, maxsize: int = 0) -> Iterator[asyncio.Queue[Event]]:
-        """Collect events into an asyncio queue for the duration of the block.
-
-        Open it *before* triggering the action whose events you want, so none is missed. When
-        the queue is bounded and full, the newest events are dropped for this reader only.
-        """
+        """Collect events into an asyncio queue for the duration of the block (for tests)."""
         q: asyncio.Queue[Event] = asyncio.Queue(maxsize)
 
         def put(event: Event) -> None:

@@ -8,6 +8,7 @@ hex/base64 runs) in text we did not write ourselves, such as a server's stderr.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -201,9 +202,10 @@ class Redactor:
         """Treat ``value`` as secret from now on (e.g. a resolved ``${input:…}``)."""
         if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
             return
+        forms = {value, json.dumps(value, ensure_ascii=False)[1:-1]}  # as text, and inside JSON text
         with self._lock:
-            if value not in self._secrets:
-                self._secrets.add(value)
+            if not forms <= self._secrets:
+                self._secrets |= forms
                 self._dirty = True
 
     @property
@@ -226,6 +228,14 @@ class Redactor:
         if secret_re is not None and secret_re.search(text) is not None:
             text = secret_re.sub(PLACEHOLDER, text)
         return redact_patterns(text) if self._patterns else text
+
+    def redact_known(self, text: str) -> str:
+        """``text`` with the known secret values replaced, nothing else: for what a server sends
+        an agent (tool results must survive), where only a configured secret must never show."""
+        secret_re = self._compiled() if self._dirty else self._secret_re
+        if secret_re is None or secret_re.search(text) is None:
+            return text
+        return secret_re.sub(PLACEHOLDER, text)
 
     def redact_value(self, value: Any) -> Any:
         """Redact every string inside a JSON-like value; mapping keys are kept."""

@@ -45,7 +45,7 @@ async def run_and_record(config: Any) -> tuple[dict[tuple[str, str], float], flo
             times.setdefault((e.name, e.state), time.monotonic() - t0) if isinstance(e, ServerStateChanged) else None
         )
     )
-    orch = Orchestrator(config, bus, use_lifeline=False)
+    orch = Orchestrator(config, bus)
     await orch.__aenter__()
     await orch.start_all()
     return times, time.monotonic() - t0, orch

@@ -23,7 +23,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mcp_marshal.supervise.lifeline import Lifeline, process_start_time, reap_stale
+from mcp_marshal.supervise.lifeline import Lifeline
+from mcp_marshal.supervise.procfs import process_start_time
+from mcp_marshal.supervise.reaper import reap_stale
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics")
 
@@ -244,18 +246,21 @@ def test_the_next_start_reaps_what_a_dead_supervisor_and_watchdog_left(
     assert Path(driver.info["ledger"]).exists()
     left = {p.pid for i, p in children if i % 2 == 0 or p not in dies_alone}
 
-    lifeline = Lifeline(ledger_dir)
-    t0 = time.perf_counter()
-    report = lifeline.start_sync()
-    print(f"\nledger reaping at start: {(time.perf_counter() - t0) * 1000:.0f} ms, {report}")
-    try:
-        assert not any(alive(p) for p in driver.everything)
-        assert not group_members(driver.pgids)
-        assert not Path(driver.info["ledger"]).exists()
-        assert set(report.killed) == left
-        assert report.foreign == [] and report.survivors == []
-    finally:
-        lifeline.close_sync()
+    async def next_start() -> None:
+        lifeline = Lifeline(ledger_dir)
+        t0 = time.perf_counter()
+        report = await lifeline.start()
+        print(f"\nledger reaping at start: {(time.perf_counter() - t0) * 1000:.0f} ms, {report}")
+        try:
+            assert not any(alive(p) for p in driver.everything)
+            assert not group_members(driver.pgids)
+            assert not Path(driver.info["ledger"]).exists()
+            assert set(report.killed) == left
+            assert report.foreign == [] and report.survivors == []
+        finally:
+            await lifeline.close()
+
+    asyncio.run(next_start())
 
 
 def test_a_fork_that_keeps_the_write_end_open_does_not_blind_the_watchdog(
@@ -412,16 +417,7 @@ async def test_register_is_cheap_and_the_ledger_follows(reaper: Reaper, ledger_d
         lifeline.unregister(proc.pid)
         await asyncio.sleep(0)
         assert json.loads(lifeline.ledger_path.read_text())["groups"] == {}
-
-        sync = Lifeline(ledger_dir / "sync")  # no loop: every call rewrites the ledger at once
-        sync.start_sync()
-        t0 = time.perf_counter()
-        for _ in range(50):
-            sync.register(proc.pid)
-        sync_us = (time.perf_counter() - t0) / 50 * 1e6
-        sync.close_sync()
-        print(f"\nregister/unregister in a loop: {per_call_us:.0f} us per call (ledger write coalesced); "
-              f"without a loop (atomic ledger rewrite each time): {sync_us:.0f} us")  # fmt: skip
+        print(f"\nregister/unregister: {per_call_us:.0f} us per call (ledger write coalesced)")
         assert per_call_us < 1000
         proc.kill()
         await proc.wait()

@@ -46,7 +46,7 @@ async def test_npm_memory_server_handshake_tools_and_stop(memory_server_bin: Pat
         health=FAST_HEALTH,
         env={"MEMORY_FILE_PATH": str(tmp_path / "memory.jsonl")},
     )
-    async with Orchestrator(config_of(spec), EventBus(), use_lifeline=False) as orch:
+    async with Orchestrator(config_of(spec), EventBus()) as orch:
         await orch.start_all()
         snap = orch.get("memory")
         assert snap.state == "ready", (snap.last_error, snap.stderr_tail)

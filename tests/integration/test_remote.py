@@ -57,7 +57,7 @@ async def test_http_and_sse_servers_are_checked_by_handshake(http_servers: dict)
         ServerSpec(name="legacy", type="sse", url=f"http://127.0.0.1:{sse_port}/sse", health=health),
     )
     bus = EventBus()
-    async with Orchestrator(cfg, bus, use_lifeline=False) as orch:
+    async with Orchestrator(cfg, bus) as orch:
         await orch.start_all()
         snaps = {s.name: s for s in orch.snapshot()}
         assert snaps["web"].state == "ready", snaps["web"].last_error
@@ -80,7 +80,7 @@ async def test_unreachable_remote_server_fails_with_a_reason() -> None:
         url=f"http://user:secret@127.0.0.1:{free_port()}/mcp?key=abc",
         restart=RestartPolicy(max_restarts=1, initial_delay_ms=10),
     )
-    async with Orchestrator(config_of(spec), EventBus(), use_lifeline=False) as orch:
+    async with Orchestrator(config_of(spec), EventBus()) as orch:
         await orch.start_all()
         snap = orch.get("down")
     assert snap.state == "failed"

@@ -63,6 +63,10 @@ class Recorder:
         #: mcpMarshal/lockChanged payloads and telemetry/event batches, in arrival order
         self.locks: list[dict[str, Any]] = []
         self.telemetry: list[dict[str, Any]] = []
+        #: mcpMarshal/serverRemoved, serverLog and serverFailed payloads, in arrival order
+        self.removed: list[dict[str, Any]] = []
+        self.server_logs: list[dict[str, Any]] = []
+        self.failed: list[dict[str, Any]] = []
         self.prompts: list[types.ShowMessageRequestParams] = []
         self.input_requests: list[dict[str, Any]] = []
         #: title to answer each prompt with, chosen by its message; None dismisses it
@@ -80,8 +84,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=SERVER_ENV))
-async def client(lsp_client: LanguageClient):
+def _record(lsp_client: LanguageClient) -> None:
+    """Answer and record what pytest-lsp leaves out: our notifications, prompts, input requests."""
     rec = Recorder()
     lsp_client.rec = rec  # type: ignore[attr-defined]
 
@@ -92,6 +96,18 @@ async def client(lsp_client: LanguageClient):
     @lsp_client.feature("mcpMarshal/lockChanged")
     def on_lock(ls: LanguageClient, params: Any) -> None:
         rec.locks.append(_plain(params))
+
+    @lsp_client.feature("mcpMarshal/serverRemoved")
+    def on_removed(ls: LanguageClient, params: Any) -> None:
+        rec.removed.append(_plain(params))
+
+    @lsp_client.feature("mcpMarshal/serverLog")
+    def on_server_log(ls: LanguageClient, params: Any) -> None:
+        rec.server_logs.append(_plain(params))
+
+    @lsp_client.feature("mcpMarshal/serverFailed")
+    def on_failed(ls: LanguageClient, params: Any) -> None:
+        rec.failed.append(_plain(params))
 
     @lsp_client.feature(types.TELEMETRY_EVENT)
     def on_telemetry(ls: LanguageClient, params: Any) -> None:
@@ -110,6 +126,10 @@ async def client(lsp_client: LanguageClient):
         value = rec.inputs.get(request["id"])
         return {"value": value} if value is not None else None
 
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=SERVER_ENV))
+async def client(lsp_client: LanguageClient):
+    _record(lsp_client)
     yield
     if lsp_client.capabilities is not None:
         await asyncio.wait_for(lsp_client.shutdown_session(), TIMEOUT)
@@ -123,8 +143,10 @@ async def open_session(
     root: Path | None = None,
     progress: bool = True,
     telemetry: bool = False,
+    **more: Any,
 ) -> types.InitializeResult:
-    options: dict[str, Any] = {"trusted": trusted, "telemetry": telemetry}
+    """Initialize with these ``initializationOptions`` (``more``: e.g. views=True)."""
+    options: dict[str, Any] = {"trusted": trusted, "telemetry": telemetry, **more}
     if workspace_file is not None:
         options["workspaceFile"] = workspace_file.as_uri()
     folder = root or (workspace_file.parent if workspace_file else None)
@@ -189,3 +211,19 @@ async def run_cli(*args: str) -> tuple[int, Any]:
 
 def messages(client: LanguageClient, kind: types.MessageType | None = None) -> list[str]:
     return [m.message for m in client.messages if kind is None or m.type == kind]
+
+
+#: A state directory nothing can be created in, not even by root: a path below a regular file.
+UNWRITABLE_STATE = "/etc/hostname/state"
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=SERVER_COMMAND, server_env={**SERVER_ENV, "MCP_MARSHAL_STATE_DIR": UNWRITABLE_STATE}
+    )
+)
+async def client_without_state(lsp_client: LanguageClient):
+    _record(lsp_client)
+    yield
+    if lsp_client.capabilities is not None:
+        await asyncio.wait_for(lsp_client.shutdown_session(), TIMEOUT)

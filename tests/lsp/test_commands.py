@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,30 @@ async def test_commands(client: LanguageClient, tmp_path: Path) -> None:
     # nothing crashed and nothing was shown as "Error in server"
     assert not [m for m in client.messages if "Error in server" in m.message]
     await wait_states(client, {"a": "ready", "b": "ready"})
+
+
+async def test_what_a_server_echoes_is_redacted_in_results_and_notifications(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    canary = "canary-Lsp-7d41b0"
+    leaky = fake(TOKEN=canary, FAKE_ECHO_ENV="TOKEN")
+    ws = tmp_path / "leak.code-workspace"
+    ws.write_text(
+        workspace_text(
+            {"echoes": leaky, "refuses": {**leaky, "env": {**leaky["env"], "FAKE_REFUSE_INIT": "1"}}},
+            restart={"maxRestarts": 0},
+        )
+    )
+    await open_session(client, ws)
+    listed = await wait_states(client, {"echoes": "ready", "refuses": "failed"})
+    assert listed["echoes"]["server_info"]["name"] == "fake built with <redacted>"
+    assert "the token <redacted> is not valid" in listed["refuses"]["last_error"]
+    results = [
+        listed,
+        await command(client, "mcpMarshal.restartServer", "echoes"),
+        await command(client, "mcpMarshal.startServer", "refuses"),
+        client.rec.states,  # type: ignore[attr-defined]
+        [p.message for p in client.rec.prompts],  # type: ignore[attr-defined]
+        [m.message for m in client.log_messages],
+    ]
+    assert canary not in json.dumps(results)

@@ -74,7 +74,7 @@ async def test_lock_commands(client: LanguageClient, tmp_path: Path) -> None:
     await wait_until(_lock_event(client, "LeaseAcquired", "build"), "lockChanged for our own acquire")
 
     denied = await command(client, "mcpMarshal.acquireLock", "build", "agent-2", 1000)
-    assert denied == {"acquired": False, "holder": lease}
+    assert denied == {"acquired": False, "lease": None, "holder": lease}
     await wait_until(_lock_event(client, "LeaseDenied", "build", "agent-2"), "lockChanged LeaseDenied")
 
     assert await command(client, "mcpMarshal.listLocks") == {"locks": [lease]}
@@ -129,7 +129,7 @@ async def test_leases_shared_with_the_cli(client: LanguageClient, tmp_path: Path
     # a lease that runs out without a release is announced once
     code, out = await run_cli("lock", "acquire", "short", "--owner", "cli", "--ttl", "300", *cli)
     assert code == 0
-    expected = f"Lease on 'short' held by cli expired without release (token {out['lease']['token']})"
+    expected = f"MCP: lease on 'short' held by cli expired without release (token {out['lease']['token']})"
     await wait_until(
         lambda: any(m.message == expected and m.type == types.MessageType.Info for m in client.messages),
         "the expiry message",

@@ -40,10 +40,12 @@ async def test_reload_add_change_remove(client: LanguageClient, tmp_path: Path) 
     edited["added"] = fake()
     t0 = time.perf_counter()
     write_atomic(ws, workspace_text(edited))
-    await wait_until(lambda: "MCP: +1 started, 2 restarted, 1 stopped" in messages(client, INFO), "the summary")
+    summary = "MCP: configuration reloaded: +1 started, 2 restarted, 1 stopped"
+    await wait_until(lambda: summary in messages(client, INFO), "the summary")
     print(f"file write → plan applied: {(time.perf_counter() - t0) * 1000:.0f} ms")
     after = await wait_states(client, dict.fromkeys(edited, "ready"))
     assert "remove" not in after
+    assert client.rec.removed == [{"name": "remove"}]  # type: ignore[attr-defined]  # the view drops its row
     assert not pid_alive(before["remove"]["pid"])
     assert after["keep"]["pid"] == before["keep"]["pid"]
     for name in ("change", "dependent"):
@@ -53,11 +55,11 @@ async def test_reload_add_change_remove(client: LanguageClient, tmp_path: Path) 
     # an in-place write of a policy-only change: no process changes
     edited["keep"] = {**fake(), "health": {"pingTimeoutMs": 3000}}
     ws.write_text(workspace_text(edited))
-    await wait_until(lambda: "MCP: 1 updated" in messages(client, INFO), "the update summary")
+    await wait_until(lambda: "MCP: configuration reloaded: 1 updated" in messages(client, INFO), "the update summary")
     again = await wait_states(client, dict.fromkeys(edited, "ready"))
     assert {n: s["pid"] for n, s in again.items()} == {n: s["pid"] for n, s in after.items()}
     summaries = [m for m in messages(client, INFO) if m.startswith("MCP: ")]
-    assert summaries == ["MCP: +1 started, 2 restarted, 1 stopped", "MCP: 1 updated"]  # one per reload
+    assert summaries == [summary, "MCP: configuration reloaded: 1 updated"]  # one per reload
 
 
 def _cleared(client: LanguageClient, uri: str) -> bool:
@@ -113,3 +115,25 @@ async def test_invalid_edit_publishes_diagnostics_and_keeps_running(client: Lang
     await wait_until(lambda: _cleared(client, uri), "the buffer's diagnostics to clear")
     unchanged = await wait_states(client, {"a": "ready", "b": "ready"})
     assert {n: s["pid"] for n, s in unchanged.items()} == {n: s["pid"] for n, s in before.items()}
+
+
+async def test_one_save_is_one_reload(client: LanguageClient, tmp_path: Path) -> None:
+    """The watcher alone reloads: an editor's save (the write, then didSave) applies once."""
+    ws = tmp_path / "s.code-workspace"
+    ws.write_text(workspace_text({"a": fake()}))
+    await open_session(client, ws)
+    await wait_states(client, {"a": "ready"})
+    uri = ws.as_uri()
+    text = workspace_text({"a": fake(), "b": fake()})
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(uri, "jsonc", 1, text))
+    )
+    write_atomic(ws, text)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri), text))
+    await wait_states(client, {"a": "ready", "b": "ready"})
+    # a second, different save is the barrier: a duplicate of the first would have come before it
+    write_atomic(ws, workspace_text({"a": fake(), "b": fake(), "c": fake()}))
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    await wait_states(client, {"a": "ready", "b": "ready", "c": "ready"})
+    reloads = [m.message for m in client.log_messages if m.message.startswith("MCP: configuration reloaded")]
+    assert reloads == ["MCP: configuration reloaded: +1 started"] * 2

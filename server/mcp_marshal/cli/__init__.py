@@ -16,6 +16,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "up": "servers", "check": "servers", "probe": "servers",
     "lsp": None, "lock": "locks", "telemetry": "telemetry",
+    "gateway": "gateway", "connect": "gateway",
 }  # fmt: skip
 
 

@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from mcp_marshal.config.models import Config
     from mcp_marshal.config.problems import Problem
     from mcp_marshal.events import Event, EventBus
-    from mcp_marshal.redact import Redactor
-    from mcp_marshal.supervise.orchestrator import Orchestrator
+    from mcp_marshal.supervisor import Supervisor
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+EXIT_ALREADY = 3
 
 STATE_STYLE = {
     "ready": "green",
@@ -190,12 +190,17 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
 
 
 async def _up(path: Path, config: Config, as_json: bool) -> int:
-    from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus
-    from mcp_marshal.telemetry import build_pipeline
+    from rich.markup import escape
+
+    from mcp_marshal.events import EventBus
+    from mcp_marshal.gateway.discovery import AlreadySupervised
+    from mcp_marshal.redact import Redactor
+    from mcp_marshal.supervisor import Supervisor
+    from mcp_marshal.telemetry.feature import WorkspaceTelemetry
 
     bus = EventBus()
-    telemetry = build_pipeline(config, bus=bus)
-    await telemetry.start()
+    redactor = Redactor.from_config(config)
+    telemetry = WorkspaceTelemetry(bus, redactor)
     stop = asyncio.Event()
     _install_stop_signals(stop)
     console = None if as_json else _console()  # rich costs ~20 ms of start-up a script does not need
@@ -203,77 +208,68 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
         bus.subscribe(lambda e: print(json.dumps(e.to_dict(), default=str), flush=True))
     else:
         assert console is not None
-
-        def narrate(event: Event) -> None:
-            if isinstance(event, ConfigReloaded):
-                console.print(f"[cyan]reloaded[/] {path.name}: {event.plan.summary()}")
-            elif isinstance(event, ConfigRejected):
-                console.print(f"[yellow]kept the running configuration[/]: {path.name} has problems")
-
-        bus.subscribe(narrate)
-
-    try:
-        await _supervise(path, config, bus, telemetry.redactor, stop, as_json)
-    finally:
-        await telemetry.shutdown(timeout=5)  # nothing queued is lost on exit
+        bus.subscribe(lambda e: _narrate(console, e))
+    supervisor = Supervisor(path, bus, redactor=redactor, features=[telemetry], trusted=True, kind="mcp-marshal up")
+    async with supervisor:
+        try:
+            await supervisor.open()
+        except AlreadySupervised as exc:
+            _console(stderr=True).print(f"[yellow]{escape(str(exc))}[/]; nothing was started here.")
+            return EXIT_ALREADY
+        async with asyncio.TaskGroup() as tg:
+            starter = tg.create_task(supervisor.start())
+            table = None if console is None else tg.create_task(_live_table(supervisor, bus, stop))
+            await stop.wait()
+            for task in (starter, table):
+                if task is not None:
+                    task.cancel()
+        if console is not None:
+            console.print("stopping…")
     if console is not None:
         console.print("stopped")
     return 0
 
 
-async def _supervise(
-    path: Path, config: Config, bus: EventBus, redactor: Redactor, stop: asyncio.Event, as_json: bool
-) -> None:
-    from mcp_marshal.file_watch import watch_file
-    from mcp_marshal.supervise.orchestrator import Orchestrator
+def _narrate(console: Console, event: Event) -> None:
+    """One line per event worth one (the same wording as the editor's output), above the table;
+    the problems of a rejected edit in full."""
+    from rich.markup import escape
 
-    async with Orchestrator(config, bus, redactor=redactor) as orch:
+    from mcp_marshal.describe import describe
+    from mcp_marshal.events import ConfigRejected
 
-        async def reload() -> None:
-            from mcp_marshal.config import load_workspace
-
-            result = load_workspace(path)
-            if result.problems and not as_json:  # in JSON mode, ConfigRejected carries them
-                _print_problems(result.problems, as_json=False)
-            await orch.reload(result)
-
-        armed = asyncio.Event()
-        async with asyncio.TaskGroup() as tg:
-            watcher = tg.create_task(watch_file(path, reload, armed))
-            starter = tg.create_task(orch.start_all())
-            table = None if as_json else tg.create_task(_live_table(orch, bus, stop))
-            await stop.wait()
-            for task in (watcher, starter, table):
-                if task is not None:
-                    task.cancel()
-        if not as_json:
-            _console().print("stopping…")
+    line = describe(event)
+    if line is None:
+        return
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(line)}")
+    if isinstance(event, ConfigRejected):
+        _print_problems(event.problems, as_json=False)
 
 
-async def _live_table(orch: Orchestrator, bus: EventBus, stop: asyncio.Event) -> None:
+async def _live_table(supervisor: Supervisor, bus: EventBus, stop: asyncio.Event) -> None:
     """Redraw on every event, and once a second for the uptime column."""
     from rich.live import Live
 
     changed = asyncio.Event()
     unsubscribe = bus.subscribe(lambda _e: changed.set())
     try:
-        with Live(_table(orch), auto_refresh=False, transient=False) as live:
+        with Live(_table(supervisor), auto_refresh=False, transient=False) as live:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), 1.0)
                 changed.clear()
-                live.update(_table(orch), refresh=True)
+                live.update(_table(supervisor), refresh=True)
     finally:
         unsubscribe()
 
 
-def _table(orch: Orchestrator) -> Any:
+def _table(supervisor: Supervisor) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"MCP servers — {orch.config.file.name}", title_justify="left", expand=False)
+    table = Table(title=f"MCP servers — {supervisor.file.name}", title_justify="left", expand=False)
     for col in ("name", "state", "pid", "restarts", "uptime", "handshake", "last error"):
         table.add_column(col, no_wrap=col != "last error", overflow="fold")
-    for s in orch.snapshot():
+    for s in supervisor.snapshots():
         style = STATE_STYLE.get(s.state, "")
         table.add_row(
             s.name,
@@ -330,6 +326,7 @@ async def _probe(config: Config, names: list[str]) -> list[dict[str, Any]]:
 
     from mcp_marshal.config.models import RestartPolicy
     from mcp_marshal.events import EventBus
+    from mcp_marshal.supervise.lifeline import Lifeline
     from mcp_marshal.supervise.orchestrator import Orchestrator
 
     # A probe reports the first failure instead of retrying it.
@@ -337,7 +334,7 @@ async def _probe(config: Config, names: list[str]) -> list[dict[str, Any]]:
     deps = config.deps.restricted(names)
     probe_config = replace(config, servers=servers, deps=deps)
     results: list[dict[str, Any]] = []
-    async with Orchestrator(probe_config, EventBus()) as orch:
+    async with Lifeline() as lifeline, Orchestrator(probe_config, EventBus(), lifeline=lifeline) as orch:
         t0 = time.perf_counter()
         await orch.start_all()
         elapsed = time.perf_counter() - t0

@@ -140,6 +140,12 @@ class DependencyGraph:
                 graph[name].add(barrier)
         return graph
 
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        """Every server after everything it waits for (a topological order: level by level, each level sorted).
+        The graph must be acyclic (``graphlib.CycleError`` otherwise)."""
+        return tuple(name for level in self.levels() for name in level)
+
     def levels(self) -> list[tuple[str, ...]]:
         """Servers by depth: layer 0 waits for nobody, layer k only for layers below k. Each layer
         is sorted. The graph must be acyclic (``graphlib.CycleError`` otherwise)."""

@@ -93,6 +93,16 @@ class TelemetrySettings(_Model):
     file: str | None = Field(default=None, description="JSONL file; default: the workspace's state directory.")
 
 
+class GatewaySettings(_Model):
+    """The gateway (DESIGN §10): every supervised server served to agents over MCP HTTP."""
+
+    enabled: bool = Field(default=True, description="Serve the servers to agents over MCP Streamable HTTP.")
+    host: str = Field(
+        default="127.0.0.1", min_length=1, description="Where to listen; loopback unless you mean otherwise."
+    )
+    port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port (written to gateway.json).")
+
+
 class RestartOverride(_Model):
     """Per-server override of ``mcpMarshal.restart``; unset fields inherit."""
 
@@ -136,6 +146,10 @@ class _ServerBase(_Model):
         default=None, ge=0, description="Starts after every server of a lower tier is ready (an integer ≥ 0)."
     )
     auto_start: bool = Field(default=True, description="Start with the workspace (else only on demand).")
+    shared: bool = Field(
+        default=True,
+        description="One process for every agent (false: each agent session gets its own, e.g. a browser).",
+    )
     restart: RestartOverride | None = Field(
         default=None, description=f"Per-server override of `{PREFIX}restart`; unset fields inherit."
     )
@@ -286,6 +300,10 @@ class MarshalSettings(_Model):
         default_factory=TelemetrySettings,
         description="Telemetry batching. Batches reach VS Code only when VS Code telemetry is enabled.",
     )
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings,
+        description="The gateway: every supervised server served to agents over MCP Streamable HTTP on loopback.",
+    )
 
 
 # --- resolved form -----------------------------------------------------------------------------
@@ -351,6 +369,7 @@ class ServerSpec:
     depends_on: tuple[str, ...] = ()
     tier: int | None = None
     auto_start: bool = True
+    shared: bool = True
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)
     stop: StopPolicy = field(default_factory=StopPolicy)
@@ -385,3 +404,4 @@ class Config:
     stop: StopPolicy = field(default_factory=StopPolicy)
     locks: LocksSettings = field(default_factory=LocksSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)

@@ -4,19 +4,17 @@
 completes and documents ``mcpMarshal.*`` settings with; generating it from ``MarshalSettings``
 means it can never drift from what the loader accepts. After changing a model, run::
 
-    python -m mcp_marshal.config.vscode_schema            # rewrite that section
-    python -m mcp_marshal.config.vscode_schema --check    # exit 1 if it is out of date
+    .venv/bin/python scripts/gen_settings_schema.py            # rewrite that section
+    .venv/bin/python scripts/gen_settings_schema.py --check    # exit 1 if it is out of date
 
 Only that section of the file changes; the rest is another owner's and stays byte for byte.
+Pure functions here; the script is the shell that reads and writes the file.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +23,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from mcp_marshal.config.jsonc import parse_jsonc
 from mcp_marshal.config.models import PREFIX, MarshalSettings
 
-COMMAND = "python -m mcp_marshal.config.vscode_schema"
+COMMAND = ".venv/bin/python scripts/gen_settings_schema.py"
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[3] / "vscode-client" / "package.json"
 
 #: The extension's own settings: how VS Code launches us, read by the TypeScript client only.
@@ -64,6 +62,7 @@ _KEY_ORDER = (
     "anyOf",
     "required",
     "minimum",
+    "maximum",
     "minLength",
     "pattern",
     "description",
@@ -168,26 +167,3 @@ def render(manifest: str) -> str:
     indent = line[: len(line) - len(line.lstrip())].decode()
     text = json.dumps(configuration(), indent=2, ensure_ascii=False).replace("\n", "\n" + indent)
     return (data[: node.start_byte] + text.encode("utf-8") + data[node.end_byte :]).decode("utf-8")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("manifest", nargs="?", type=Path, default=DEFAULT_MANIFEST, help="package.json to update")
-    parser.add_argument("--check", action="store_true", help="only say whether it is up to date (exit 1 if not)")
-    args = parser.parse_args(argv)
-    path: Path = args.manifest
-    old = path.read_text(encoding="utf-8")
-    new = render(old)
-    if args.check:
-        if new != old:
-            print(f"{path}: contributes.configuration is out of date; run: {COMMAND}", file=sys.stderr)
-            return 1
-        return 0
-    if new != old:
-        path.write_text(new, encoding="utf-8")
-        print(f"{path}: contributes.configuration regenerated")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

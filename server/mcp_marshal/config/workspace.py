@@ -293,6 +293,7 @@ class _Loader:
             stop=settings.stop,
             locks=settings.locks,
             telemetry=settings.telemetry,
+            gateway=settings.gateway,
         )
 
     def server(self, name: str, s: ServerSettings, settings: MarshalSettings, ctx: VariableContext) -> ServerSpec:
@@ -324,6 +325,7 @@ class _Loader:
             "depends_on": tuple(dict.fromkeys(s.depends_on)),
             "tier": s.tier,
             "auto_start": s.auto_start,
+            "shared": s.shared,
             "restart": restart,
             "health": health,
             "stop": settings.stop,

@@ -12,6 +12,8 @@ from pygls.uris import from_fs_path
 from mcp_marshal.config.problems import Problem
 
 SOURCE = "mcp-marshal"
+#: What an editor's own JSON checker already reports (the file is JSONC for every editor).
+SYNTAX_CODES = frozenset({"syntax", "duplicate-key"})
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
     "warning": types.DiagnosticSeverity.Warning,
@@ -42,8 +44,10 @@ def to_diagnostic(problem: Problem) -> types.Diagnostic:
 class Diagnostics:
     """Publishes problems on the workspace file and clears files whose problems went away."""
 
-    def __init__(self, ls: LanguageServer, workspace_file: Path) -> None:
+    def __init__(self, ls: LanguageServer, workspace_file: Path, *, syntax: bool = True) -> None:
         self._ls = ls
+        self._syntax = syntax
+        """False where the editor checks JSON syntax itself (VS Code): not reported twice."""
         self._file = workspace_file
         self._uri = uri_of(workspace_file)  # published on every keystroke: convert it once
         self._published: set[str] = set()
@@ -55,6 +59,8 @@ class Diagnostics:
         """
         by_uri: dict[str, list[types.Diagnostic]] = {self._uri: []}
         for problem in problems:
+            if not self._syntax and problem.code in SYNTAX_CODES:
+                continue
             by_uri.setdefault(self._uri_for(problem), []).append(to_diagnostic(problem))
         for uri in self._published - by_uri.keys():
             by_uri[uri] = []

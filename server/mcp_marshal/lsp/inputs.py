@@ -8,22 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from typing import Any
 
 from pygls.lsp.server import LanguageServer
 
 from mcp_marshal.config.models import InputSettings
+from mcp_marshal.supervise.orchestrator import input_env_var
+from mcp_marshal.wire import RESOLVE_INPUT, ResolveInputParams
 
 log = logging.getLogger(__name__)
-METHOD = "mcpMarshal/resolveInput"
 #: A client that neither answers nor refuses the request is given this long (seconds).
 CLIENT_TIMEOUT_S = float(os.environ.get("MCP_MARSHAL_INPUT_TIMEOUT_S", "120"))
-
-
-def env_name(input_id: str) -> str:
-    """``MCP_MARSHAL_INPUT_<ID>``: ID upper-cased, every non-alphanumeric replaced by ``_``."""
-    return "MCP_MARSHAL_INPUT_" + re.sub(r"[^A-Za-z0-9]", "_", input_id).upper()
 
 
 class InputResolver:
@@ -36,12 +31,13 @@ class InputResolver:
     async def __call__(self, spec: InputSettings) -> str | None:
         async with self._lock:
             value = await self._ask_client(spec)
-            return value if value is not None else os.environ.get(env_name(spec.id))
+            return value if value is not None else os.environ.get(input_env_var(spec.id))
 
     async def _ask_client(self, spec: InputSettings) -> str | None:
-        params = {"id": spec.id, "description": spec.description, "password": spec.password}
+        params = ResolveInputParams(id=spec.id, description=spec.description, password=spec.password).to_dict()
         try:
-            answer = await asyncio.wait_for(self._ls.protocol.send_request_async(METHOD, params), CLIENT_TIMEOUT_S)
+            request = self._ls.protocol.send_request_async(RESOLVE_INPUT, params)
+            answer = await asyncio.wait_for(request, CLIENT_TIMEOUT_S)
         except Exception as exc:  # method not found, timeout, refused: fall back to the environment
             log.info("client did not resolve input %r (%s)", spec.id, type(exc).__name__)
             return None

@@ -1,107 +1,93 @@
-"""Core events → what the user sees: warnings, failure prompts, live state, forwarded stderr,
-lease changes."""
+"""Core events → what the editor sees: live state, server logs, removals, lease changes, and
+one line of text per event (``describe``) in the output (``window/logMessage``).
+
+A bus listener, called synchronously: it only sends notifications, never awaits the user.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from mcp_marshal.describe import describe
 from mcp_marshal.events import (
     Event,
     LeaseEvent,
     LeaseExpired,
-    RestartScheduled,
-    ServerExited,
-    ServerFailed,
     ServerLog,
+    ServerRemoved,
     ServerStateChanged,
+    ServiceDegraded,
 )
 from mcp_marshal.token_bucket import TokenBucket
+from mcp_marshal.wire import (
+    LOCK_CHANGED,
+    SERVER_LOG,
+    SERVER_REMOVED,
+    SERVER_STATE_CHANGED,
+    LockChangedParams,
+    ServerLogParams,
+    ServerRemovedParams,
+    ServerSnapshot,
+    ServerStateChangedParams,
+)
 
-if TYPE_CHECKING:
-    from mcp_marshal.lsp.session import WorkspaceSession
-
-STATE_CHANGED = "mcpMarshal/serverStateChanged"
-LOCK_CHANGED = "mcpMarshal/lockChanged"
-RESTART = "Restart"
-SHOW_LOGS = "Show Logs"
-#: Free-text fields of a state change and its snapshot that may quote a server's output.
-FREE_TEXT = ("detail", "stderr_tail", "last_error")
 #: Quiet time after which the count of suppressed stderr lines is reported on its own.
 SUPPRESSED_REPORT_S = 1.0
 
 
 class EventForwarder:
-    """A bus listener: called synchronously, it never awaits the user (prompts run as tasks)."""
+    """``snapshot(name)``: the server's current snapshot (None once it is gone). ``views``: the
+    client renders server logs itself (``mcpMarshal/serverLog``), so they are not log lines."""
 
-    def __init__(self, ls: LanguageServer, session: WorkspaceSession) -> None:
+    def __init__(
+        self, ls: LanguageServer, *, snapshot: Callable[[str], ServerSnapshot | None], views: bool = False
+    ) -> None:
         self._ls = ls
-        self._session = session
-        self._last_exit: dict[str, ServerExited] = {}
+        self._snapshot = snapshot
+        self._views = views
         self._buckets: dict[str, TokenBucket] = {}
         self._flush_scheduled: set[str] = set()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ServerStateChanged):
-            self._state_changed(event)
-        elif isinstance(event, ServerExited):
-            self._last_exit[event.name] = event
-        elif isinstance(event, RestartScheduled):
-            self._show(types.MessageType.Warning, self._restart_text(event))
-        elif isinstance(event, ServerFailed):
-            self._session.spawn(self._prompt_failed(event), f"prompt-failed-{event.name}")
+            params = ServerStateChangedParams(
+                ts=event.ts,
+                name=event.name,
+                state=event.state,
+                previous=event.previous,
+                pid=event.pid,
+                restarts=event.restarts,
+                detail=event.detail,
+                server=self._snapshot(event.name),
+            )
+            self._ls.protocol.notify(SERVER_STATE_CHANGED, params.to_dict())
         elif isinstance(event, ServerLog):
             self._forward_log(event)
+        elif isinstance(event, ServerRemoved):
+            self._ls.protocol.notify(SERVER_REMOVED, ServerRemovedParams(name=event.name).to_dict())
         elif isinstance(event, LeaseEvent):
-            self._lease_changed(event)
-
-    def _state_changed(self, event: ServerStateChanged) -> None:
-        payload: dict[str, Any] = self._redact_free_text(event.to_dict())
-        snapshot = self._session.snapshot_dict(event.name)
-        payload["server"] = self._redact_free_text(snapshot) if snapshot is not None else None
-        self._ls.protocol.notify(STATE_CHANGED, payload)
-
-    def _lease_changed(self, event: LeaseEvent) -> None:
-        """Every lease change, by any process sharing the store; an expiry is also worth a word
-        to the user, since someone's work on that task stopped without saying so."""
-        self._ls.protocol.notify(LOCK_CHANGED, event.to_dict())
-        if isinstance(event, LeaseExpired):
-            self._show(
-                types.MessageType.Info,
-                f"Lease on '{event.task}' held by {event.owner} expired without release (token {event.token})",
-            )
-
-    def _restart_text(self, event: RestartScheduled) -> str:
-        exited = self._last_exit.get(event.name)
-        if exited is None:
-            how = "exited"
-        elif exited.signal:
-            how = f"was killed (signal {exited.signal})"
-        else:
-            how = f"exited (code {exited.code})"
-        budget = f" ({event.attempt}/{event.max_restarts})" if event.max_restarts else f" (attempt {event.attempt})"
-        return f"MCP server '{event.name}' {how}, restarting in {_duration(event.delay_ms)}{budget}"
-
-    async def _prompt_failed(self, event: ServerFailed) -> None:
-        choice = await self._ls.window_show_message_request_async(
-            types.ShowMessageRequestParams(
-                type=types.MessageType.Error,
-                message=f"MCP server '{event.name}' failed: {self._session.redact(event.reason)}",
-                actions=[types.MessageActionItem(title=RESTART), types.MessageActionItem(title=SHOW_LOGS)],
-            )
-        )
-        if choice is None:
-            return
-        if choice.title == RESTART:
-            await self._session.restart(event.name)
-        elif choice.title == SHOW_LOGS:
-            self._session.show_logs(event.name)
+            params = LockChangedParams(
+                event=event.kind, ts=event.ts, task=event.task, owner=event.owner, token=event.token
+            )  # type: ignore[arg-type]
+            self._ls.protocol.notify(LOCK_CHANGED, params.to_dict())
+            if isinstance(event, LeaseExpired):  # someone's work on that task stopped without saying so
+                self._show(types.MessageType.Info, f"MCP: {describe(event)}")
+        elif isinstance(event, ServiceDegraded):
+            self._show(types.MessageType.Warning, f"MCP: {describe(event)}")
+        if (line := describe(event)) is not None:
+            self._log(types.MessageType.Log, f"MCP: {line}")
 
     def _forward_log(self, event: ServerLog) -> None:
+        if self._views:
+            self._ls.protocol.notify(
+                SERVER_LOG, ServerLogParams(name=event.name, stream=event.stream, line=event.line).to_dict()
+            )  # type: ignore[arg-type]
+            return
         bucket = self._buckets.setdefault(event.name, TokenBucket())
         if not bucket.take(time.monotonic()):
             if event.name not in self._flush_scheduled:
@@ -109,28 +95,16 @@ class EventForwarder:
                 asyncio.get_running_loop().call_later(SUPPRESSED_REPORT_S, self._report_suppressed, event.name)
             return
         self._report_suppressed(event.name)
-        self._log(f"[{event.name}] {event.line}")  # the core redacted the line before publishing it
+        self._log(types.MessageType.Log, f"[{event.name}] {event.line}")  # the core redacted the line
 
     def _report_suppressed(self, name: str) -> None:
         self._flush_scheduled.discard(name)
         count = self._buckets[name].drain_suppressed()
         if count:
-            self._log(f"[{name}] … {count} lines suppressed")
-
-    def _redact_free_text(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Only the free text: names and states stay verbatim even when they equal an env value."""
-        redactor = self._session.redactor
-        if redactor is None:
-            return fields
-        return {k: redactor.redact_value(v) if k in FREE_TEXT else v for k, v in fields.items()}
+            self._log(types.MessageType.Log, f"[{name}] … {count} lines suppressed")
 
     def _show(self, kind: types.MessageType, text: str) -> None:
         self._ls.window_show_message(types.ShowMessageParams(type=kind, message=text))
 
-    def _log(self, text: str) -> None:
-        self._ls.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=text))
-
-
-def _duration(ms: int) -> str:
-    """``2 s``, ``1.5 s`` or ``250 ms``: what a person reads, without jitter's false precision."""
-    return f"{ms} ms" if ms < 1000 else f"{round(ms / 1000, 1):g} s"
+    def _log(self, kind: types.MessageType, text: str) -> None:
+        self._ls.window_log_message(types.LogMessageParams(type=kind, message=text))

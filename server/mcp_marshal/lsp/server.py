@@ -20,7 +20,7 @@ from pygls.exceptions import FeatureRequestError, JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from mcp_marshal import __version__
-from mcp_marshal.lsp.options import InitOptions
+from mcp_marshal.lsp.options import Options, read_options
 
 if TYPE_CHECKING:
     from mcp_marshal.lsp.session import WorkspaceSession
@@ -33,9 +33,11 @@ class MarshalServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("mcp-marshal", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
-        self.options = InitOptions()
+        self.options = Options()
         self.session: WorkspaceSession | None = None
         self.folders: list[Path] = []
+        self.client_pid: int | None = None
+        self.notes: list[str] = []
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log errors instead of pygls' "Error in server" pop-up; a failed request already
@@ -49,8 +51,30 @@ class MarshalServer(LanguageServer):
             )
 
     def redact(self, text: str) -> str:
-        """See :meth:`WorkspaceSession.redact`; unchanged while no workspace is open."""
-        return self.session.redact(text) if self.session is not None else text
+        """Text we did not write, through the workspace's secrets; unchanged while none is open."""
+        return self.session.redactor.redact(text) if self.session is not None else text
+
+    async def open_workspace(self) -> None:
+        """After ``initialized``: find the workspace file and open its session, or stay idle and say so."""
+        from mcp_marshal.config import WorkspaceNotFound, find_workspace_file
+        from mcp_marshal.lsp.session import WorkspaceSession
+
+        for note in self.notes:
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=f"MCP: {note}"))
+        file = self.options.workspace_file
+        if file is None:
+            if not self.folders:
+                return self._idle("no workspace folder is open")
+            try:
+                file = find_workspace_file(self.folders[0]).resolve()
+            except WorkspaceNotFound as exc:
+                return self._idle(str(exc))
+        self.session = WorkspaceSession(self, file, self.options, client_pid=self.client_pid)
+        await self.session.open()
+
+    def _idle(self, why: str) -> None:
+        message = f"MCP Marshal is idle: {why}."
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=message))
 
     async def close_session(self, *, client_gone: bool = False) -> None:
         if self.session is not None:
@@ -62,14 +86,13 @@ def build_server() -> MarshalServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: MarshalServer, params: types.InitializeParams) -> None:
-        ls.options = InitOptions.parse(params.initialization_options)
+        ls.options, ls.notes = read_options(params.initialization_options)
         ls.folders = _folders(params)
+        ls.client_pid = params.process_id  # the editor: leases taken from it live as long as it does
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: MarshalServer, params: types.InitializedParams) -> None:
-        from mcp_marshal.lsp import lifecycle
-
-        await lifecycle.open_workspace(ls)
+        await ls.open_workspace()
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: MarshalServer, params: None) -> None:
@@ -86,11 +109,6 @@ def build_server() -> MarshalServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: MarshalServer, params: types.DidChangeTextDocumentParams) -> None:
         _validate(ls, params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    async def did_save(ls: MarshalServer, params: types.DidSaveTextDocumentParams) -> None:
-        if (session := _session_of(ls, params.text_document.uri)) is not None:
-            await session.reload()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: MarshalServer, params: types.DidCloseTextDocumentParams) -> None:

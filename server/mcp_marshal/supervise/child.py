@@ -123,8 +123,11 @@ class Child:
         on_stderr: Callable[[str], None],
         ring: StderrRing,
         clean: Callable[[str], str] = lambda line: line,
+        env_file_values: tuple[str, ...] = (),
     ) -> None:
         self.proc = proc
+        self.env_file_values = env_file_values
+        """What the ``envFile`` put in the environment: secrets to redact like ``env`` values."""
         self.pid = proc.pid
         self.ring = ring
         self._lifeline = lifeline
@@ -194,11 +197,8 @@ class Child:
         return self._exit
 
     async def wait(self) -> ExitStatus:
-        """Wait until the process has exited and been reaped (group killed, stderr drained).
-
-        The group stays registered with the lifeline until :meth:`release`: its ledger rewrite
-        (~0.5 ms) would otherwise land between a crash and the respawn's fork.
-        """
+        """Wait until the process has exited and been reaped (group killed, stderr drained);
+        the group stays registered with the lifeline until :meth:`release`."""
         return await asyncio.shield(self._wait_task)
 
     def release(self) -> None:
@@ -267,4 +267,5 @@ async def spawn(
         raise SpawnError(f"could not start `{spec.command}`: {exc.strerror or exc}") from exc
     if lifeline is not None:
         lifeline.register(proc.pid)
-    return Child(proc, lifeline, on_stderr, ring or StderrRing(), clean)
+    secrets = tuple(v for v in env_file.values() if v)
+    return Child(proc, lifeline, on_stderr, ring or StderrRing(), clean, secrets)

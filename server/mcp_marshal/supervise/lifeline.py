@@ -22,18 +22,17 @@ import functools
 import json
 import logging
 import os
-import select
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcp_marshal.paths import state_root
-from mcp_marshal.supervise.watchdog import PROC, boot_id, proc_groups, proc_stat
+from mcp_marshal.paths import StateUnavailable, ensure_dir, state_root
+from mcp_marshal.supervise.procfs import StartTime, boot_id, process_groups, process_start_time
+from mcp_marshal.supervise.reaper import ReapReport, reap_stale
 
 log = logging.getLogger(__name__)
 
@@ -42,82 +41,9 @@ LEDGER_VERSION = 1
 PR_SET_PDEATHSIG = 1
 # Generous: the watchdog starts in ~15 ms, but tests share two cores with other engineers.
 READY_TIMEOUT_S = 10.0
-REAP_WAIT_S = 5.0
 # A watchdog dying this soon after its start, this many times in a row, is not restarted again.
 QUICK_DEATH_S = 1.0
 MAX_QUICK_DEATHS = 3
-
-StartTime = int | float
-"""Ticks since boot from /proc (Linux) or psutil's epoch seconds elsewhere; compare, don't mix."""
-
-Snapshot = dict[int, list[tuple[int, StartTime, bool]]]
-"""Processes by pgid: ``{pgid: [(pid, start, is_zombie), ...]}``."""
-
-
-# ---- process facts: /proc first, psutil if installed, else "unknown" ---------------------------
-
-
-def _psutil() -> Any:
-    try:
-        import psutil  # a dev dependency only: used where /proc is missing (macOS)
-    except ImportError:
-        return None
-    return psutil
-
-
-def process_start_time(pid: int) -> StartTime | None:
-    """When ``pid`` started (zombies included), or None if it does not exist or cannot be known."""
-    if PROC.is_dir():
-        stat = proc_stat(pid)
-        return stat[2] if stat else None
-    psutil = _psutil()
-    if psutil is None:
-        return None
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def _same_start(a: StartTime, b: StartTime) -> bool:
-    return abs(a - b) < 1e-3  # exact for ticks; absorbs float noise from psutil
-
-
-def _is_live(pid: int, start: StartTime | None) -> bool:
-    """Whether ``pid`` is running (not a zombie) and, if ``start`` is known, is that same process."""
-    if PROC.is_dir():
-        stat = proc_stat(pid)
-        if stat is None or stat[0] in (b"Z", b"X"):
-            return False
-        return start is None or _same_start(stat[2], start)
-    now = process_start_time(pid)
-    if now is not None:
-        return start is None or _same_start(now, start)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True  # exists, identity unknowable: assume it is the owner (never kill a live owner's groups)
-
-
-def _snapshot() -> Snapshot | None:
-    """All processes by pgid, or None where neither /proc nor psutil can list them."""
-    if PROC.is_dir():
-        return dict(proc_groups())
-    psutil = _psutil()
-    if psutil is None:
-        return None
-    groups: Snapshot = {}
-    for proc in psutil.process_iter(["pid", "create_time", "status"]):
-        try:
-            pgid = os.getpgid(proc.info["pid"])
-        except OSError:
-            continue
-        zombie = proc.info["status"] == psutil.STATUS_ZOMBIE
-        groups.setdefault(pgid, []).append((proc.info["pid"], proc.info["create_time"], zombie))
-    return groups
 
 
 @functools.cache
@@ -146,117 +72,6 @@ def _pdeathsig_hook(prctl: Callable[..., int], parent: int) -> Callable[[], None
             os._exit(127)
 
     return preexec
-
-
-# ---- reaping the leftovers of dead supervisors -------------------------------------------------
-
-
-@dataclass
-class ReapReport:
-    """What :func:`reap_stale` did; pgids are the numbers recorded in the stale ledgers."""
-
-    ledgers_removed: int = 0
-    killed: list[int] = field(default_factory=list)
-    foreign: list[int] = field(default_factory=list)
-    """Recorded pgids now used by an unrelated process (pid reuse): left alone."""
-    unverifiable: list[int] = field(default_factory=list)
-    """No start time to check identity against (no /proc, no psutil): left alone."""
-    survivors: list[int] = field(default_factory=list)
-    """Killed but still alive after the wait; their ledger is kept so a later start retries."""
-
-
-def _verdict(pgid: int, start: StartTime | None, snapshot: Snapshot | None) -> str:
-    """``kill``, ``gone``, ``foreign`` or ``unverifiable`` for one recorded group."""
-    if snapshot is None:
-        return "unverifiable"
-    members = snapshot.get(pgid, [])
-    if not any(not zombie for _, _, zombie in members):
-        return "gone"
-    if start is None:
-        return "unverifiable"
-    for pid, member_start, _ in members:
-        if pid == pgid and not _same_start(member_start, start):
-            return "foreign"  # the leader's pid now names another process
-        if member_start < start - 1e-3:
-            return "foreign"  # older than our leader: cannot be a descendant of it
-    return "kill"
-
-
-def _read_ledger(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None  # another starting supervisor reaped it first
-    except (OSError, ValueError) as exc:
-        log.warning("lifeline: unreadable ledger %s removed: %s", path, exc)
-        path.unlink(missing_ok=True)
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def reap_stale(ledger_dir: Path, *, own: Path | None = None, wait_s: float = REAP_WAIT_S) -> ReapReport:
-    """Kill the process groups recorded by supervisors that are dead, then delete their ledgers.
-
-    A ledger whose owner is alive is never touched. A group is killed only if every process in it
-    started no earlier than the recorded leader and the leader's pid, if alive, is the recorded
-    process; ledgers from an earlier boot are deleted without killing anything. Blocks until the
-    killed groups are gone or ``wait_s`` passes.
-    """
-    report = ReapReport()
-    if not ledger_dir.is_dir():
-        return report
-    this_boot = boot_id()
-    snapshot: Snapshot | None = None
-    pending: dict[Path, list[int]] = {}
-    for path in sorted(ledger_dir.glob("*.json")):
-        if path == own or (doc := _read_ledger(path)) is None:
-            continue
-        ledger_boot = doc.get("boot_id")
-        if not (ledger_boot and this_boot and ledger_boot != this_boot):
-            if _is_live(int(doc.get("owner_pid", 0)), doc.get("owner_start_time")):
-                continue
-            if snapshot is None:
-                snapshot = _snapshot()
-            to_kill = []
-            for key, start in dict(doc.get("groups", {})).items():
-                pgid = int(key)
-                verdict = _verdict(pgid, start, snapshot)
-                if verdict == "kill":
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(pgid, signal.SIGKILL)
-                    to_kill.append(pgid)
-                elif verdict == "foreign":
-                    report.foreign.append(pgid)
-                elif verdict == "unverifiable":
-                    report.unverifiable.append(pgid)
-            report.killed += to_kill
-            pending[path] = to_kill
-            continue
-        pending[path] = []  # an earlier boot: every process it recorded is long gone
-    alive = _wait_groups_gone(report.killed, wait_s)
-    report.survivors = sorted(alive)
-    for path, pgids in pending.items():
-        if not alive.intersection(pgids):
-            path.unlink(missing_ok=True)
-            report.ledgers_removed += 1
-    if report.killed or report.foreign or report.survivors:
-        log.info("lifeline: reaped stale groups: %s", report)
-    return report
-
-
-def _wait_groups_gone(pgids: list[int], wait_s: float) -> set[int]:
-    """Poll until no non-zombie process is left in ``pgids``; return those still alive at the deadline."""
-    deadline = time.monotonic() + wait_s
-    remaining = set(pgids)
-    while remaining:
-        snapshot = _snapshot()
-        if snapshot is None:
-            return set()
-        remaining = {p for p in remaining if any(not z for _, _, z in snapshot.get(p, []))}
-        if not remaining or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    return remaining
 
 
 # ---- the supervisor's side ---------------------------------------------------------------------
@@ -294,6 +109,9 @@ class Lifeline:
         self._ledger_flush: asyncio.Handle | None = None
         self._started = False
         self._closing = False
+        self.degraded: str | None = None
+        """Why there is no ledger (the state directory cannot be written), if so: the
+        watchdog and PDEATHSIG still guard every group, only the next start's reaping is lost."""
 
     # -- public API
 
@@ -319,18 +137,6 @@ class Lifeline:
             except (TimeoutError, RuntimeError) as exc:
                 self._abort_start()
                 raise RuntimeError("lifeline watchdog did not start") from exc
-        return report
-
-    def start_sync(self) -> ReapReport:
-        """:meth:`start` for callers without an event loop (watchdog deaths are noticed on write)."""
-        report = self._prepare()
-        if self._use_watchdog:
-            self._spawn_watchdog()
-            assert self._rfd is not None
-            readable, _, _ = select.select([self._rfd], [], [], READY_TIMEOUT_S)
-            if not readable or os.read(self._rfd, 64) != b"ready\n":
-                self._abort_start()
-                raise RuntimeError("lifeline watchdog did not start")
         return report
 
     def spawn_kwargs(self) -> dict[str, Any]:
@@ -377,13 +183,6 @@ class Lifeline:
             await asyncio.to_thread(self._reap_watchdog, proc)
         self._finish_close()
 
-    def close_sync(self) -> None:
-        """:meth:`close` without an event loop."""
-        proc = self._begin_close()
-        if proc is not None:
-            self._reap_watchdog(proc)
-        self._finish_close()
-
     async def __aenter__(self) -> Lifeline:
         await self.start()
         return self
@@ -396,10 +195,16 @@ class Lifeline:
     def _prepare(self) -> ReapReport:
         if self._started:
             raise RuntimeError("Lifeline.start() called twice")
-        self.ledger_dir.mkdir(parents=True, exist_ok=True)
-        report = reap_stale(self.ledger_dir, own=self.ledger_path)
-        self._started = True
-        self._write_ledger()
+        try:
+            ensure_dir(self.ledger_dir)
+            report = reap_stale(self.ledger_dir, own=self.ledger_path)
+            self._started = True
+            self._write_ledger()
+        except OSError as exc:
+            why = str(exc) if isinstance(exc, StateUnavailable) else f"{self.ledger_dir}: {exc.strerror or exc}"
+            self.degraded = f"{why}; a supervisor killed together with its watchdog may leave processes behind"
+            self._started = True
+            return ReapReport()
         return report
 
     def _spawn_watchdog(self) -> None:
@@ -408,7 +213,7 @@ class Lifeline:
         try:
             self._watchdog = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(WATCHDOG_SCRIPT), "--owner", str(os.getpid()),
-                 "--ledger", str(self.ledger_path)],
+                 *(["--ledger", str(self.ledger_path)] if self.degraded is None else [])],
                 stdin=cmd_r, stdout=out_w, close_fds=True, start_new_session=True,
             )  # fmt: skip
         except BaseException:
@@ -529,7 +334,8 @@ class Lifeline:
         if self._ledger_flush is not None:
             self._ledger_flush.cancel()
             self._ledger_flush = None
-        self.ledger_path.unlink(missing_ok=True)
+        if self.degraded is None:
+            self.ledger_path.unlink(missing_ok=True)
         self._started = False
 
     # -- ledger
@@ -556,12 +362,14 @@ class Lifeline:
             "boot_id": self._boot_id,
             "groups": {str(pgid): start for pgid, start in self._groups.items()},
         }
+        if self.degraded is not None:
+            return
         tmp = self.ledger_path.with_name(f".{self.ledger_path.name}.tmp")
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, self.ledger_path)
 
     @staticmethod
     def _earliest_member_start(pgid: int) -> StartTime | None:
-        snapshot = _snapshot()
+        snapshot = process_groups()
         starts = [start for _, start, _ in (snapshot or {}).get(pgid, [])]
         return min(starts) if starts else None

@@ -1,13 +1,15 @@
-"""MCP handshake over HTTP, used as the readiness and health check of remote servers.
+"""MCP over HTTP as the readiness and health check of remote servers.
 
-We do not proxy remote servers, only check them, so a short blocking exchange in a worker
-thread (stdlib ``urllib``) is enough: Streamable HTTP posts ``initialize`` and reads a JSON or
-SSE answer; legacy SSE servers are reached through the endpoint their event stream announces.
+Streamable HTTP: one session is opened (``initialize``, its ``Mcp-Session-Id`` kept) and pinged
+for as long as the server is supervised; a session the server forgot (404) is opened again.
+Legacy SSE sessions live on an open event stream, so each check there is a full handshake.
+Blocking stdlib ``urllib`` in a worker thread: a few requests a minute need no HTTP stack.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import urllib.error
@@ -16,18 +18,14 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mcp_marshal.supervise.mcp_stdio import CLIENT_INFO, LEGACY_VERSION, Handshake, RpcError
+from mcp_marshal.supervise.mcp_stdio import CLIENT_INFO, LEGACY_VERSION, Handshake, as_dict, rpc_result
 
-_INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO},
-}
+_INIT_PARAMS = {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO}
+MAX_BODY = 4 * 1024 * 1024
 
 
 class HttpCheckError(Exception):
-    """The remote server did not complete a handshake; the message names why (no secrets)."""
+    """The remote server did not answer as an MCP server; the message says why (no secrets)."""
 
 
 def _sse_events(lines: Iterator[bytes]) -> Iterator[tuple[str, str]]:
@@ -44,90 +42,30 @@ def _sse_events(lines: Iterator[bytes]) -> Iterator[tuple[str, str]]:
             data.append(line[5:].lstrip())
 
 
-def _first_response(resp: Any) -> dict[str, Any]:
-    ctype = resp.headers.get("Content-Type", "")
-    if "text/event-stream" in ctype:
+def _answer(resp: Any, req_id: int) -> dict[str, Any]:
+    """The JSON-RPC response to ``req_id`` in a JSON body or an SSE stream."""
+    if "text/event-stream" in resp.headers.get("Content-Type", ""):
         for _event, data in _sse_events(iter(resp.readline, b"")):
+            if not data.strip():
+                continue  # a priming event (an id and a retry, no message)
             msg = json.loads(data)
-            if isinstance(msg, dict) and msg.get("id") == 1:
+            if isinstance(msg, dict) and msg.get("id") == req_id:
                 return msg
-        raise HttpCheckError("the event stream ended without an initialize result")
-    return json.loads(resp.read(4 * 1024 * 1024))
+        raise HttpCheckError("the event stream ended without an answer")
+    msg = json.loads(resp.read(MAX_BODY))
+    if not isinstance(msg, dict):
+        raise HttpCheckError("the answer is not a JSON-RPC object")
+    return msg
 
 
-def _result(msg: dict[str, Any]) -> Handshake:
-    if "error" in msg:
-        err = msg["error"] if isinstance(msg["error"], dict) else {}
-        raise RpcError(int(err.get("code", -32603)), str(err.get("message", "error")))
-    result = msg.get("result") if isinstance(msg.get("result"), dict) else {}
+def _handshake(msg: dict[str, Any]) -> Handshake:
+    result = as_dict(rpc_result(msg))
     return Handshake(
         protocol_version=str(result.get("protocolVersion", "")),
-        server_info=result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else {},
-        capabilities=result.get("capabilities") if isinstance(result.get("capabilities"), dict) else {},
+        server_info=as_dict(result.get("serverInfo")),
+        capabilities=as_dict(result.get("capabilities")),
         modern=False,
     )
-
-
-def _post(url: str, body: dict[str, Any], headers: Mapping[str, str], timeout: float) -> Any:
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": LEGACY_VERSION,
-            **headers,
-        },
-    )
-    return urllib.request.urlopen(req, timeout=timeout)
-
-
-def _streamable(url: str, headers: Mapping[str, str], timeout: float) -> Handshake:
-    with _post(url, _INIT, headers, timeout) as resp:
-        session = resp.headers.get("Mcp-Session-Id")
-        hs = _result(_first_response(resp))
-    extra = {**headers, **({"Mcp-Session-Id": session} if session else {})}
-    with _post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, extra, timeout):
-        pass
-    if session:  # end the session we opened only to check the server
-        req = urllib.request.Request(url, method="DELETE", headers=extra)
-        try:
-            urllib.request.urlopen(req, timeout=timeout).close()
-        except urllib.error.URLError:
-            pass
-    return hs
-
-
-def _legacy_sse(url: str, headers: Mapping[str, str], timeout: float) -> Handshake:
-    req = urllib.request.Request(url, headers={"Accept": "text/event-stream", **headers})
-    with urllib.request.urlopen(req, timeout=timeout) as stream:
-        events = _sse_events(iter(stream.readline, b""))
-        endpoint = next((data for event, data in events if event == "endpoint"), None)
-        if endpoint is None:
-            raise HttpCheckError("the SSE stream announced no endpoint")
-        post_url = urllib.parse.urljoin(url, endpoint)
-        with _post(post_url, _INIT, headers, timeout):
-            pass
-        for _event, data in events:
-            msg = json.loads(data)
-            if isinstance(msg, dict) and msg.get("id") == 1:
-                hs = _result(msg)
-                with _post(post_url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, headers, timeout):
-                    pass
-                return hs
-    raise HttpCheckError("the SSE stream ended without an initialize result")
-
-
-def _check(kind: str, url: str, headers: Mapping[str, str], timeout: float) -> Handshake:
-    try:
-        return _legacy_sse(url, headers, timeout) if kind == "sse" else _streamable(url, headers, timeout)
-    except urllib.error.HTTPError as exc:
-        raise HttpCheckError(f"HTTP {exc.code} {exc.reason} from {_safe(url)}") from None
-    except urllib.error.URLError as exc:
-        raise HttpCheckError(f"cannot reach {_safe(url)}: {exc.reason}") from None
-    except (OSError, ValueError) as exc:
-        raise HttpCheckError(f"handshake with {_safe(url)} failed: {exc.__class__.__name__}: {exc}") from None
 
 
 def _safe(url: str) -> str:
@@ -139,9 +77,108 @@ def _safe(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-async def http_handshake(kind: str, url: str, headers: Mapping[str, str], timeout: float) -> Handshake:
-    """A full MCP handshake with a remote server, bounded by ``timeout`` seconds."""
+class HttpSession:
+    """One MCP session with a remote server; methods block (run them in a worker thread)."""
+
+    def __init__(self, kind: str, url: str, headers: Mapping[str, str]) -> None:
+        self.kind = kind
+        self.url = url
+        self.headers = dict(headers)
+        self.session_id: str | None = None
+        self._ids = itertools.count(1)
+
+    def _post(self, body: dict[str, Any], timeout: float, url: str | None = None) -> Any:
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": LEGACY_VERSION,
+            **self.headers,
+        }
+        if self.session_id:
+            headers["Mcp-Session-Id"] = self.session_id
+        req = urllib.request.Request(url or self.url, data=json.dumps(body).encode(), method="POST", headers=headers)
+        return urllib.request.urlopen(req, timeout=timeout)
+
+    def _request(self, method: str, params: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+        req_id = next(self._ids)
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
+        if params is not None:
+            body["params"] = params
+        with self._post(body, timeout) as resp:
+            if method == "initialize":
+                self.session_id = resp.headers.get("Mcp-Session-Id")
+            return _answer(resp, req_id)
+
+    def open(self, timeout: float) -> Handshake:
+        """A full handshake; for Streamable HTTP the session stays open for ``ping``."""
+        if self.kind == "sse":
+            return self._sse_handshake(timeout)
+        self.session_id = None
+        hs = _handshake(self._request("initialize", _INIT_PARAMS, timeout))
+        with self._post({"jsonrpc": "2.0", "method": "notifications/initialized"}, timeout):
+            pass
+        return hs
+
+    def ping(self, timeout: float) -> None:
+        if self.kind == "sse":
+            self._sse_handshake(timeout)
+            return
+        try:
+            rpc_result(self._request("ping", None, timeout))
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:  # 404: the server forgot our session (it restarted): open another
+                raise
+            self.open(timeout)
+
+    def close(self, timeout: float) -> None:
+        """End the session (DELETE), if the server gave us one."""
+        if not self.session_id:
+            return
+        headers = {**self.headers, "Mcp-Session-Id": self.session_id}
+        self.session_id = None
+        req = urllib.request.Request(self.url, method="DELETE", headers=headers)
+        try:
+            urllib.request.urlopen(req, timeout=timeout).close()
+        except (urllib.error.URLError, OSError):
+            pass
+
+    def _sse_handshake(self, timeout: float) -> Handshake:
+        req = urllib.request.Request(self.url, headers={"Accept": "text/event-stream", **self.headers})
+        with urllib.request.urlopen(req, timeout=timeout) as stream:
+            events = _sse_events(iter(stream.readline, b""))
+            endpoint = next((data for event, data in events if event == "endpoint"), None)
+            if endpoint is None:
+                raise HttpCheckError("the SSE stream announced no endpoint")
+            post_url = urllib.parse.urljoin(self.url, endpoint)
+            with self._post(
+                {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": _INIT_PARAMS}, timeout, post_url
+            ):
+                pass
+            for _event, data in events:
+                msg = json.loads(data)
+                if isinstance(msg, dict) and msg.get("id") == 1:
+                    hs = _handshake(msg)
+                    with self._post({"jsonrpc": "2.0", "method": "notifications/initialized"}, timeout, post_url):
+                        pass
+                    return hs
+        raise HttpCheckError("the SSE stream ended without an initialize result")
+
+
+async def in_thread(session: HttpSession, what: str, timeout: float) -> Any:
+    """Run ``session.<what>(timeout)`` off the loop, bounded, with errors as ``HttpCheckError``
+    (or ``RpcError`` when the server answered with one)."""
     t0 = time.perf_counter()
-    async with asyncio.timeout(timeout):
-        hs = await asyncio.to_thread(_check, kind, url, dict(headers), timeout)
-    return Handshake(hs.protocol_version, hs.server_info, hs.capabilities, False, (time.perf_counter() - t0) * 1000)
+    try:
+        async with asyncio.timeout(timeout):
+            result = await asyncio.to_thread(getattr(session, what), timeout)
+    except urllib.error.HTTPError as exc:
+        raise HttpCheckError(f"HTTP {exc.code} {exc.reason} from {_safe(session.url)}") from None
+    except urllib.error.URLError as exc:
+        raise HttpCheckError(f"cannot reach {_safe(session.url)}: {exc.reason}") from None
+    except (OSError, ValueError) as exc:
+        raise HttpCheckError(f"{what} with {_safe(session.url)} failed: {exc.__class__.__name__}: {exc}") from None
+    if isinstance(result, Handshake):
+        return Handshake(
+            result.protocol_version, result.server_info, result.capabilities, False, (time.perf_counter() - t0) * 1000
+        )
+    return result

@@ -3,7 +3,9 @@
 Hand-rolled rather than the SDK's ``ClientSession`` because a supervisor must own the process
 (its group, its stderr, its stop sequence) and must survive any byte stream a broken server
 writes: lines are read in chunks, oversized lines are discarded without being buffered, and
-non-protocol output is reported, never fatal.
+non-protocol output is reported, never fatal. It is also what the gateway relays through: raw
+messages go out under ids of ours (``relay``) and come back untouched, and everything the
+server sends unasked goes to ``on_message``.
 """
 
 from __future__ import annotations
@@ -50,10 +52,17 @@ class Handshake:
     capabilities: dict[str, Any]
     modern: bool
     ms: float = 0.0
+    instructions: str | None = None
+    """What the server tells its clients to do with it (the gateway passes it to each agent)."""
+
+
+ServerMessage = Callable[[dict[str, Any]], None]
 
 
 class McpStdio:
-    """A JSON-RPC client on a pair of streams. ``on_noise(text)`` hears non-protocol output."""
+    """A JSON-RPC client on a pair of streams. ``on_noise(text)`` hears non-protocol output;
+    ``on_message(msg)``, when set, every request and notification the server sends (else a
+    request is refused, a ``ping`` excepted: it is always answered)."""
 
     def __init__(
         self,
@@ -68,8 +77,16 @@ class McpStdio:
         self._max_line = max_line
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._relayed: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._closed = False
         self.modern = False
+        self.on_message: ServerMessage | None = None
+        self.offered: dict[str, Any] = {}
+        """The client capabilities we declared in the handshake (what the gateway can route)."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -89,10 +106,11 @@ class McpStdio:
                 discarding = self._extend(buf, chunk[start:], discarding)
         finally:
             self._closed = True
-            for future in self._pending.values():
+            for future in (*self._pending.values(), *self._relayed.values()):
                 if not future.done():
                     future.set_exception(ConnectionClosed("the server closed its stdout"))
             self._pending.clear()
+            self._relayed.clear()
 
     def _extend(self, buf: bytearray, piece: bytes, discarding: bool) -> bool:
         """Add ``piece`` to the line being read; True when the line is (now) too long, in which
@@ -119,23 +137,28 @@ class McpStdio:
             self._on_noise(stripped[:NOISE_PREVIEW].decode("utf-8", "replace"))
             return
         if "method" in msg:
-            if "id" in msg:  # a request from the server (roots, sampling...): we offer none
-                self._send(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": msg["id"],
-                        "error": {"code": -32601, "message": f"Method not found: {msg['method']}"},
-                    }
-                )
+            if "id" in msg and msg["method"] == "ping":
+                self._reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
+            elif self.on_message is not None:
+                self.on_message(msg)
+            elif "id" in msg:  # a request from the server (roots, sampling...) nobody here can answer
+                error = {"code": -32601, "message": f"Method not found: {msg['method']}"}
+                self._reply({"jsonrpc": "2.0", "id": msg["id"], "error": error})
             return
-        future = self._pending.pop(msg.get("id"), None) if isinstance(msg.get("id"), int) else None
+        req_id = msg.get("id")
+        if not isinstance(req_id, int):
+            return
+        if (relayed := self._relayed.pop(req_id, None)) is not None:
+            if not relayed.done():
+                relayed.set_result(msg)
+            return
+        future = self._pending.pop(req_id, None)
         if future is None or future.done():
             return
-        if "error" in msg:
-            err = msg["error"] if isinstance(msg["error"], dict) else {}
-            future.set_exception(RpcError(int(err.get("code", -32603)), str(err.get("message", "error"))))
-        else:
-            future.set_result(msg.get("result"))
+        try:
+            future.set_result(rpc_result(msg))
+        except RpcError as exc:
+            future.set_exception(exc)
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -143,6 +166,42 @@ class McpStdio:
         if self._writer.is_closing():
             raise ConnectionClosed("the server's stdin is closed")
         self._writer.write(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+
+    def _reply(self, msg: dict[str, Any]) -> None:
+        """An answer of ours to the server, from the read loop: a gone server is no error."""
+        try:
+            self._send(msg)
+        except (ConnectionClosed, OSError):
+            pass
+
+    async def relay(self, msg: dict[str, Any]) -> tuple[int, asyncio.Future[dict[str, Any]]]:
+        """Send someone else's request under a fresh id of ours; the future gets the server's
+        whole response, untouched (or ``ConnectionClosed`` if the server goes first)."""
+        if self._closed:
+            raise ConnectionClosed("the server closed its stdout")
+        req_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._relayed[req_id] = future
+        try:
+            await self.send({**msg, "id": req_id})
+        except BaseException:
+            self._relayed.pop(req_id, None)
+            raise
+        return req_id, future
+
+    def forget(self, req_id: int) -> None:
+        """Stop waiting for a relayed request's answer (its caller went away)."""
+        future = self._relayed.pop(req_id, None)
+        if future is not None and not future.done():
+            future.cancel()
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        """Write one message as it is (a notification, or an answer to the server's request)."""
+        try:
+            self._send(msg)
+            await self._writer.drain()
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise ConnectionClosed("the server's stdin is closed") from exc
 
     async def request(self, method: str, params: dict[str, Any] | None, timeout: float) -> Any:
         """Send a request and await its result; ``TimeoutError`` after ``timeout`` seconds."""
@@ -186,15 +245,14 @@ class McpStdio:
         msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             msg["params"] = params
-        self._send(msg)
-        await self._writer.drain()
+        await self.send(msg)
 
     # --- MCP ---------------------------------------------------------------------------------
 
     def _modern_meta(self) -> dict[str, Any]:
-        return {_META_VERSION: MODERN_VERSION, _META_CAPS: {}, _META_CLIENT: CLIENT_INFO}
+        return {_META_VERSION: MODERN_VERSION, _META_CAPS: self.offered, _META_CLIENT: CLIENT_INFO}
 
-    async def handshake(self, timeout: float) -> Handshake:
+    async def handshake(self, timeout: float, capabilities: dict[str, Any] | None = None) -> Handshake:
         """``initialize`` → result → ``notifications/initialized``; servers that refuse
         ``initialize`` with an error are asked ``server/discover`` (protocol 2026-07-28).
 
@@ -202,25 +260,30 @@ class McpStdio:
         nothing but ``ping``, and most stdio servers in use are legacy.
         """
         t0 = time.perf_counter()
+        self.offered = capabilities or {}
         async with asyncio.timeout(timeout):
             try:
                 result = await self.request(
                     "initialize",
-                    {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO},
+                    {"protocolVersion": LEGACY_VERSION, "capabilities": capabilities or {}, "clientInfo": CLIENT_INFO},
                     timeout,
                 )
-            except RpcError:
-                return await self._discover(t0, timeout)
+            except RpcError as refused:
+                try:
+                    return await self._discover(t0, timeout)
+                except RpcError:
+                    raise refused from None  # not modern either: the legacy refusal says why
             if not isinstance(result, dict):
                 raise RpcError(-32603, "initialize returned no result object")
             await self.notify("notifications/initialized")
             self.modern = False
             return Handshake(
                 protocol_version=str(result.get("protocolVersion", "")),
-                server_info=_as_dict(result.get("serverInfo")),
-                capabilities=_as_dict(result.get("capabilities")),
+                server_info=as_dict(result.get("serverInfo")),
+                capabilities=as_dict(result.get("capabilities")),
                 modern=False,
                 ms=(time.perf_counter() - t0) * 1000,
+                instructions=_text(result.get("instructions")),
             )
 
     async def _discover(self, t0: float, timeout: float) -> Handshake:
@@ -229,13 +292,14 @@ class McpStdio:
             raise RpcError(-32603, "server/discover returned no result object")
         self.modern = True
         versions = result.get("supportedVersions") or [MODERN_VERSION]
-        meta = _as_dict(result.get("_meta"))
+        meta = as_dict(result.get("_meta"))
         return Handshake(
             protocol_version=MODERN_VERSION if MODERN_VERSION in versions else str(versions[-1]),
-            server_info=_as_dict(meta.get(_META_SERVER)),
-            capabilities=_as_dict(result.get("capabilities")),
+            server_info=as_dict(meta.get(_META_SERVER)),
+            capabilities=as_dict(result.get("capabilities")),
             modern=True,
             ms=(time.perf_counter() - t0) * 1000,
+            instructions=_text(result.get("instructions")),
         )
 
     async def ping(self, timeout: float) -> None:
@@ -252,7 +316,7 @@ class McpStdio:
         for _ in range(100):  # pages; a server that paginates forever is not our problem
             if cursor:
                 params["cursor"] = cursor
-            result = _as_dict(await self.request("tools/list", params, timeout))
+            result = as_dict(await self.request("tools/list", params, timeout))
             tools.extend(t for t in result.get("tools", []) if isinstance(t, dict))
             cursor = result.get("nextCursor")
             if not cursor:
@@ -260,5 +324,18 @@ class McpStdio:
         return tools
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def rpc_result(msg: dict[str, Any]) -> Any:
+    """The ``result`` of a JSON-RPC response, or its ``error`` raised as ``RpcError``."""
+    if "error" in msg:
+        err = as_dict(msg["error"])
+        code = err.get("code")
+        raise RpcError(code if isinstance(code, int) else -32603, str(err.get("message", "error")))
+    return msg.get("result")

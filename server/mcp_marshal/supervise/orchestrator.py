@@ -2,8 +2,10 @@
 
 A server starts as soon as every server it depends on is ready; independent branches never
 wait for each other; a dependency that failed (or is stopped) leaves its dependents ``blocked``
-until it becomes ready again. Stopping goes in reverse dependency order. The orchestrator is
-an async context manager: leaving it stops everything it started.
+until it becomes ready again. What to start and who is blocked is decided by the pure
+:func:`~mcp_marshal.supervise.schedule.plan_starts` after every state change. Stopping goes in
+reverse dependency order. An async context manager: its task group owns every task it starts,
+and leaving it stops everything.
 """
 
 from __future__ import annotations
@@ -11,28 +13,30 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mcp_marshal.config.dag import DependencyGraph
 from mcp_marshal.config.models import Config, InputSettings, ServerSpec
 from mcp_marshal.config.reload_plan import ReloadPlan
-from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus
+from mcp_marshal.errors import NotNow, UserError
+from mcp_marshal.events import EventBus, ServerRemoved
 from mcp_marshal.redact import Redactor
 from mcp_marshal.supervise.child import Lifeline, SpawnError, StderrRing
-from mcp_marshal.supervise.runner import ServerRunner, ServerSnapshot
+from mcp_marshal.supervise.runner import ServerRunner
+from mcp_marshal.supervise.schedule import plan_starts
 from mcp_marshal.supervise.states import ServerState
-
-if TYPE_CHECKING:
-    from mcp_marshal.config.workspace import LoadResult
+from mcp_marshal.wire import ServerSnapshot
 
 S = ServerState
 InputResolver = Callable[[InputSettings], Awaitable[str | None]]
 
 
-class UnknownServerError(ValueError):
+class UnknownServerError(UserError):
     """A command named a server the configuration does not have."""
+
+    code = "unknown-server"
 
     def __init__(self, name: str, known: Iterable[str]) -> None:
         names = ", ".join(sorted(known)) or "none"
@@ -51,168 +55,135 @@ async def env_input_resolver(spec: InputSettings) -> str | None:
 
 
 class Orchestrator:
-    """Supervises every server of one configuration. All methods run on the event loop."""
+    """Supervises every server of one configuration. All methods run on the event loop.
+
+    The composition root builds the ``lifeline`` (started) and the ``redactor`` and hands them
+    in; without a lifeline, children still get their own process group but no watchdog.
+    """
 
     def __init__(
         self,
         config: Config,
         bus: EventBus,
         *,
-        input_resolver: InputResolver | None = None,
         lifeline: Lifeline | None = None,
-        use_lifeline: bool = True,
         redactor: Redactor | None = None,
+        input_resolver: InputResolver | None = None,
+        offers: dict[str, Any] | None = None,
     ) -> None:
         self._config = config
-        self.redactor = redactor or Redactor.from_config(config)
+        self._offers = offers or {}
+        """The client capabilities each handshake declares (what the gateway can route)."""
         self.bus = bus
-        self._input_resolver = input_resolver or env_input_resolver
+        self.redactor = redactor if redactor is not None else Redactor.from_config(config)
         self._lifeline = lifeline
-        self._own_lifeline = lifeline is None and use_lifeline
-        self._inputs: dict[str, asyncio.Future[str | None]] = {}
+        self._input_resolver = input_resolver or env_input_resolver
+        self._inputs: dict[str, asyncio.Task[str | None]] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._runners: dict[str, ServerRunner] = {n: self._runner(s) for n, s in config.servers.items()}
-        self._waiters: dict[str, asyncio.Task[None]] = {}
+        self._waiting: set[str] = set()
+        """Servers to start as soon as their dependencies are ready."""
+        self._instances: set[ServerRunner] = set()
+        """Private copies of ``shared: false`` servers, one per agent session of the gateway."""
         self._tick = asyncio.Event()
-        self._trouble = 0
-        """Bumped when a server may have become a blocker (failed, blocked, stopped, reloaded)."""
+        self._scheduling = False
+        self._again = False
         self._apply_lock = asyncio.Lock()
 
     # --- lifetime ----------------------------------------------------------------------------
 
     async def __aenter__(self) -> Orchestrator:
-        if self._own_lifeline:
-            from mcp_marshal.supervise.lifeline import Lifeline as RealLifeline
-
-            lifeline = RealLifeline()
-            await lifeline.start()
-            self._lifeline = lifeline
-            for runner in self._runners.values():
-                runner.lifeline = lifeline
+        self._group = asyncio.TaskGroup()
+        await self._group.__aenter__()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.stop_all()
-        if self._own_lifeline and self._lifeline is not None:
-            await self._lifeline.close()  # type: ignore[attr-defined]
+        assert self._group is not None
+        try:
+            await self.stop_all()
+        finally:
+            for task in self._tasks:  # what stop_all does not end: a prompt for an input
+                task.cancel()
+            await self._group.__aexit__(exc_type, exc, tb)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task of this orchestrator's group (awaited when it is left)."""
+        if self._group is None:
+            coro.close()
+            raise RuntimeError("the orchestrator runs tasks only inside `async with`")
+        task = self._group.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     @property
     def config(self) -> Config:
         return self._config
 
     def _runner(self, spec: ServerSpec, ring: StderrRing | None = None) -> ServerRunner:
-        return ServerRunner(
+        runner = ServerRunner(
             spec,
             self.bus,
             lifeline=self._lifeline,
             prepare=self._prepare,
             on_change=self._changed,
-            clean=self.redactor.redact,  # stderr may echo a secret: redact before anyone sees it
+            redactor=self.redactor,
             ring=ring,
+            start_task=self._spawn,
         )
+        runner.offers = self._offers
+        return runner
 
-    def _changed(self, runner: ServerRunner | None = None) -> None:
-        """Wake every waiter; they re-check their own condition (cheaply, see _start_when_ready)."""
-        if runner is None or runner.state in (S.FAILED, S.BLOCKED, S.STOPPED):
-            self._trouble += 1
-        self._tick.set()
-        self._tick = asyncio.Event()
-
-    def _get(self, name: str) -> ServerRunner:
+    def runner(self, name: str) -> ServerRunner:
         try:
             return self._runners[name]
         except KeyError:
             raise UnknownServerError(name, self._runners) from None
 
-    # --- inputs ------------------------------------------------------------------------------
+    # --- scheduling --------------------------------------------------------------------------
 
-    async def _prepare(self, spec: ServerSpec) -> ServerSpec:
-        """Resolve ``${input:ID}`` just before start; each input is asked once per session."""
-        if not spec.inputs:
-            return spec
-        values: dict[str, str] = {}
-        for input_id in spec.inputs:
-            future = self._inputs.get(input_id)
-            if future is None:
-                future = asyncio.ensure_future(self._ask(input_id))
-                self._inputs[input_id] = future
-            value = await asyncio.shield(future)
-            if value is None:
-                self._inputs.pop(input_id, None)  # ask again next time
-                raise SpawnError(f"input {input_id!r} has no value: answer the prompt or set {input_env_var(input_id)}")
-            values[input_id] = value
-        from mcp_marshal.config.variables import resolve_inputs
+    def _changed(self, _runner: ServerRunner | None = None) -> None:
+        """After every state change: start what can start, mark what is blocked, wake waiters.
 
-        return resolve_inputs(spec, values)
-
-    async def _ask(self, input_id: str) -> str | None:
-        settings = self._config.inputs.get(input_id) or InputSettings(id=input_id)
-        try:
-            value = await self._input_resolver(settings)
-        except Exception:
-            value = None
-        if value is not None:
-            self.redactor.add_secret(value)
-        return value
-
-    # --- starting ----------------------------------------------------------------------------
-
-    def _wanted(self, name: str) -> bool:
-        waiter = self._waiters.get(name)
-        return (waiter is not None and not waiter.done()) or self._runners[name].running
-
-    def _want(self, name: str, *, reset_budget: bool = False) -> None:
-        """Start ``name`` once its dependencies are ready (no-op if already on its way)."""
-        if self._wanted(name):
-            return
-        self._waiters[name] = asyncio.create_task(self._start_when_ready(name, reset_budget), name=f"deps-{name}")
-
-    async def _start_when_ready(self, name: str, reset_budget: bool) -> None:
-        """Start ``name`` once every dependency is ready; mark it blocked while one cannot be.
-
-        Every state change wakes every waiter, and tiers make each server depend on all of the
-        lower tiers, so a wake must not scan every dependency: it re-checks the one that was not
-        ready last time, and looks for blockers only after something may have become one.
+        Re-entrant calls (a state change made here) only ask for one more pass, so a long chain
+        of servers blocking one another is a loop, never a deep recursion.
         """
-        runner = self._runners[name]
-        config: Config | None = None
-        deps: list[str] = []
-        pending: str | None = None
-        trouble = -1
-        while True:
-            tick = self._tick
-            if config is not self._config:  # a reload may have changed the dependencies
-                config, pending = self._config, None
-                deps = sorted(config.deps.needs(name))
-            if pending is None or self._runners[pending].state == S.READY:
-                pending = next((d for d in deps if self._runners[d].state != S.READY), None)
-                if pending is None:
-                    runner.start(reset_budget=reset_budget)
-                    self._changed(runner)
-                    return
-            if trouble != self._trouble:
-                trouble = self._trouble
-                blockers = [
-                    f"{d} is {self._runners[d].state.value}"
-                    for d in self._unready_deps(name)
-                    if self._runners[d].state in (S.FAILED, S.BLOCKED)
-                    or (self._runners[d].state == S.STOPPED and not self._wanted(d))
-                ]
-                if blockers:
-                    runner.set_blocked("waiting for a dependency: " + ", ".join(blockers))
-            await tick.wait()
+        self._tick.set()
+        self._tick = asyncio.Event()
+        if self._scheduling:
+            self._again = True
+            return
+        self._scheduling = True
+        try:
+            self._again = True
+            while self._again and self._waiting:
+                self._again = False
+                states = {name: runner.state for name, runner in self._runners.items()}
+                plan = plan_starts(self._config.deps, states, self._waiting)
+                for name in plan.start:
+                    self._waiting.discard(name)
+                    self._runners[name].start()
+                for name, reason in plan.blocked.items():
+                    self._runners[name].set_blocked(reason)
+        finally:
+            self._scheduling = False
 
-    def _unready_deps(self, name: str) -> list[str]:
-        return [d for d in sorted(self._config.deps.needs(name)) if self._runners[d].state != S.READY]
+    def _want(self, names: Iterable[str]) -> None:
+        self._waiting.update(n for n in names if n in self._runners)
+        self._changed()
+
+    def is_waiting(self, name: str) -> bool:
+        """Whether ``name`` will be started once its dependencies are ready."""
+        return name in self._waiting
 
     def _settled(self, name: str) -> bool:
         runner = self._runners[name]
-        if runner.state == S.BLOCKED:  # settled only while a dependency is still not ready
-            return bool(self._unready_deps(name))
-        if runner.state in (S.READY, S.FAILED):
+        if runner.state in (S.READY, S.FAILED, S.BLOCKED):
             return True
-        return runner.state == S.STOPPED and not self._wanted(name)
+        return runner.state == S.STOPPED and name not in self._waiting and not runner.running
 
     async def wait_settled(self, names: Iterable[str] | None = None) -> None:
         """Return once every named server is ready, failed, blocked or (deliberately) stopped."""
@@ -226,19 +197,51 @@ class Orchestrator:
                     return
             await tick.wait()
 
+    # --- inputs ------------------------------------------------------------------------------
+
+    async def _prepare(self, spec: ServerSpec) -> ServerSpec:
+        """Resolve ``${input:ID}`` just before start; each input is asked once per session."""
+        if not spec.inputs:
+            return spec
+        values: dict[str, str] = {}
+        for input_id in spec.inputs:
+            task = self._inputs.get(input_id)
+            if task is None:
+                task = self._inputs[input_id] = self._spawn(self._ask(input_id), f"input-{input_id}")
+            value = await asyncio.shield(task)
+            if value is None:
+                self._inputs.pop(input_id, None)  # ask again next time
+                raise SpawnError(f"input {input_id!r} has no value: answer the prompt or set {input_env_var(input_id)}")
+            values[input_id] = value
+        from mcp_marshal.config.variables import resolve_inputs
+
+        return resolve_inputs(spec, values)
+
+    async def _ask(self, input_id: str) -> str | None:
+        settings = self._config.inputs.get(input_id) or InputSettings(id=input_id)
+        try:
+            value = await self._input_resolver(settings)
+        except Exception:  # a client that cannot answer is a missing value, said at the start
+            value = None
+        if value is not None:
+            self.redactor.add_secret(value)
+        return value
+
+    # --- starting ----------------------------------------------------------------------------
+
     async def start_all(self) -> None:
-        """Start every ``autoStart`` server along the DAG; return when all have settled."""
-        names = [n for n, r in self._runners.items() if r.spec.auto_start]
-        for name in names:
-            self._want(name)
+        """Start every ``autoStart`` server along the DAG; return when all have settled.
+        A ``shared: false`` server has no copy of its own: each agent session gets one."""
+        names = [n for n, r in self._runners.items() if r.spec.auto_start and r.spec.shared]
+        self._want(names)
         await self.wait_settled(names)
 
     async def start(self, name: str) -> ServerSnapshot:
-        """Start one server (budget reset) once its dependencies are ready; return when settled."""
-        runner = self._get(name)
+        """Start one server (fresh budget) once its dependencies are ready; return when settled."""
+        runner = self.runner(name)
         if runner.state in (S.FAILED, S.BLOCKED):
             await runner.stop()
-        self._want(name, reset_budget=True)
+        self._want([name])
         await self.wait_settled([name])
         return runner.snapshot()
 
@@ -255,34 +258,75 @@ class Orchestrator:
 
     async def stop(self, name: str) -> ServerSnapshot:
         """Stop one server (its dependents keep running)."""
-        runner = self._get(name)
+        runner = self.runner(name)
         await self._stop_many([name], self._config.deps)
         return runner.snapshot()
 
     async def _stop_many(self, names: Iterable[str], deps: DependencyGraph) -> None:
         """Stop ``names`` concurrently, each only after every dependent of it among them."""
         targets = [n for n in names if n in self._runners]
-        for name in targets:  # first, so no waiter starts a server we are about to stop
-            waiter = self._waiters.pop(name, None)
-            if waiter is not None:
-                waiter.cancel()
+        self._waiting.difference_update(targets)  # first: nothing starts what we are stopping
         tasks: dict[str, asyncio.Task[None]] = {}
 
         async def stop_one(name: str) -> None:
             before = [tasks[d] for d in deps.users(name) if d in tasks]
             if before:
-                await asyncio.gather(*before, return_exceptions=True)
+                await asyncio.wait(before)
             await self._runners[name].stop()
 
         for name in targets:
-            tasks[name] = asyncio.create_task(stop_one(name), name=f"stop-{name}")
+            tasks[name] = self._spawn(stop_one(name), f"stop-{name}")
         if tasks:
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            await asyncio.wait(tasks.values())
+            for task in tasks.values():
+                task.result()  # a failed stop is a bug: surface it
         self._changed()
 
     async def stop_all(self) -> None:
-        """Stop every server in reverse dependency order (DESIGN §4)."""
+        """Stop every server in reverse dependency order (DESIGN §4), private copies first."""
+        await asyncio.gather(*(self.stop_instance(r) for r in list(self._instances)))
         await self._stop_many(list(self._runners), self._config.deps)
+
+    # --- private copies ----------------------------------------------------------------------
+
+    async def start_instance(self, name: str, bus: EventBus) -> ServerRunner:
+        """A private copy of ``name`` for one agent session (``shared: false``), started once
+        every server it depends on is ready (bounded by its ``startTimeoutMs``). It reports on
+        ``bus``, is guarded by the lifeline like any server, and ends with ``stop_instance``."""
+        spec = self.runner(name).spec
+        await self._dependencies_ready(name, spec.health.start_timeout_ms)
+        runner = ServerRunner(
+            spec, bus, lifeline=self._lifeline, prepare=self._prepare, redactor=self.redactor, start_task=self._spawn
+        )
+        runner.offers = self._offers
+        self._instances.add(runner)
+        runner.start()
+        return runner
+
+    async def stop_instance(self, runner: ServerRunner) -> None:
+        self._instances.discard(runner)
+        await runner.stop()
+
+    async def _dependencies_ready(self, name: str, timeout_ms: int) -> None:
+        try:
+            async with asyncio.timeout(timeout_ms / 1000):
+                while True:
+                    tick = self._tick
+                    needs = sorted(self._config.deps.needs(name))
+                    hopeless = [
+                        d
+                        for d in needs
+                        if (state := self._runners[d].state) in (S.FAILED, S.BLOCKED)
+                        or (state == S.STOPPED and d not in self._waiting and not self._runners[d].running)
+                    ]
+                    if hopeless:
+                        d = hopeless[0]
+                        raise NotNow(f"{name} depends on {d}, which is {self._runners[d].state.value}")
+                    if all(self._runners[d].state == S.READY for d in needs):
+                        return
+                    await tick.wait()
+        except TimeoutError:
+            raise NotNow(f"the dependencies of {name} were not ready within {timeout_ms} ms") from None
 
     # --- reload ------------------------------------------------------------------------------
 
@@ -292,7 +336,7 @@ class Orchestrator:
         async with self._apply_lock:
             old = self._config
             self.redactor.add_config(config)
-            was_wanted = {n: self._wanted(n) for n in plan.restart}
+            was_wanted = {n: self._runners[n].running or n in self._waiting for n in plan.restart}
             await self._stop_many([*plan.stop, *plan.restart], old.deps)
             for name in plan.stop:
                 self._runners.pop(name, None)
@@ -303,31 +347,17 @@ class Orchestrator:
                 self._runners[name].update_spec(config.servers[name])
             for name in plan.start:
                 self._runners[name] = self._runner(config.servers[name])
-            # keep the runners in file order, so listings follow the file
-            self._runners = {n: self._runners[n] for n in config.servers}
-            for name in plan.restart:
-                if was_wanted[name] or config.servers[name].auto_start:
-                    self._want(name)
-            for name in plan.start:
-                if config.servers[name].auto_start:
-                    self._want(name)
-            for name in plan.update:
-                runner = self._runners[name]
-                if runner.spec.auto_start and runner.state == S.STOPPED and not self._wanted(name):
-                    self._want(name)
-            self._changed()
-        self.bus.publish(ConfigReloaded(plan))
-
-    async def reload(self, result: LoadResult) -> ReloadPlan | None:
-        """Apply a freshly loaded file, or keep everything running if it has problems."""
-        if result.config is None:
-            self.bus.publish(ConfigRejected(result.errors))
-            return None
-        from mcp_marshal.config.reload_plan import plan_reload
-
-        plan = plan_reload(self._config, result.config)
-        await self.apply(result.config, plan)
-        return plan
+            self._runners = {n: self._runners[n] for n in config.servers}  # listings follow the file
+            for name in plan.stop:
+                self.bus.publish(ServerRemoved(name))
+            wanted = [n for n in plan.restart if was_wanted[n] or config.servers[n].auto_start]
+            wanted += [n for n in plan.start if config.servers[n].auto_start]
+            wanted += [
+                n
+                for n in plan.update
+                if (r := self._runners[n]).spec.auto_start and r.state == S.STOPPED and n not in self._waiting
+            ]
+            self._want(wanted)
 
     # --- views -------------------------------------------------------------------------------
 
@@ -335,19 +365,14 @@ class Orchestrator:
         return [runner.snapshot() for runner in self._runners.values()]
 
     def get(self, name: str) -> ServerSnapshot:
-        return self._get(name).snapshot()
+        return self.runner(name).snapshot()
 
     def stderr_tail(self, name: str, n: int | None = None) -> list[str]:
-        return self._get(name).ring.tail(n)
+        return self.runner(name).ring.tail(n)
 
     async def list_tools(self, name: str) -> list[dict[str, Any]] | None:
-        return await self._get(name).list_tools()
-
-
-__all__ = [
-    "Orchestrator",
-    "ServerSnapshot",
-    "UnknownServerError",
-    "env_input_resolver",
-    "input_env_var",
-]
+        """The tools of a ready stdio server, over its own pipe; None for remote servers."""
+        runner = self.runner(name)
+        if not runner.spec.spawned:
+            return None
+        return await runner.ready_connection().list_tools(runner.spec.health.start_timeout_ms / 1000)

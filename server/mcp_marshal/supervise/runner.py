@@ -1,20 +1,24 @@
-"""One server's life: spawn, handshake, ping, exit, backoff, restart — owned by one task.
+"""One server's life: spawn (or connect), handshake, health checks, exit, backoff, restart.
 
-Structured concurrency: the run task owns the child from spawn to reap; ``stop()`` cancels it
-and then runs the stop sequence itself, so no path leaves a process without an owner. Every
-state change goes through ``_set`` (one place, checked against the transition table).
+One task owns each life from spawn to reap; ``stop()`` cancels it and runs the stop sequence
+itself, so no path leaves a process without an owner. Every state change goes through ``_set``
+(one place, checked against the transition table); what it acts on is decided by pure code
+(``backoff.Budget`` for exits, ``health.health_step`` for health checks). Text that comes from
+a server (errors, ``serverInfo``, stderr) is redacted before it is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
+import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from mcp_marshal.config.models import ServerSpec, StopPolicy
+from mcp_marshal.config.models import ServerSpec
 from mcp_marshal.events import (
     EventBus,
     HealthCheckFailed,
@@ -25,51 +29,37 @@ from mcp_marshal.events import (
     ServerReady,
     ServerStateChanged,
 )
-from mcp_marshal.supervise.backoff import RestartBudget
-from mcp_marshal.supervise.child import Child, ExitStatus, Lifeline, SpawnError, StderrRing, spawn
-from mcp_marshal.supervise.mcp_http import HttpCheckError, http_handshake
-from mcp_marshal.supervise.mcp_stdio import ConnectionClosed, Handshake, McpStdio, RpcError
+from mcp_marshal.redact import Redactor
+from mcp_marshal.supervise.backoff import Budget
+from mcp_marshal.supervise.child import ExitStatus, Lifeline, SpawnError, StderrRing, spawn
+from mcp_marshal.supervise.health import Verdict, health_step
+from mcp_marshal.supervise.links import LINK_ERRORS, HttpLink, Link, StdioLink
+from mcp_marshal.supervise.mcp_stdio import Handshake, McpStdio
 from mcp_marshal.supervise.states import ServerState, can_transition
+from mcp_marshal.wire import ServerSnapshot
 
+log = logging.getLogger(__name__)
 S = ServerState
 TAIL = 20
 Prepare = Callable[[ServerSpec], Awaitable[ServerSpec]]
+TaskStarter = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
 
 
 class TransitionError(RuntimeError):
     """A bug: the runner tried a transition the state table forbids."""
 
 
-@dataclass(frozen=True)
-class ServerSnapshot:
-    """What a user sees of one server; ``to_dict`` is JSON-ready."""
-
-    name: str
-    type: str
-    state: str
-    pid: int | None
-    restarts: int
-    uptime_s: float | None
-    last_exit_code: int | None
-    last_signal: int | None
-    last_error: str
-    handshake_ms: float | None
-    protocol_version: str | None
-    server_info: dict[str, Any]
-    stderr_tail: list[str]
-    depends_on: list[str] = field(default_factory=list)
-    auto_start: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+class NotReady(RuntimeError):
+    """A request that needs a ready server found it in another state (a user can retry)."""
 
 
-class _Unhealthy(Exception):
-    pass
+def _own_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    return asyncio.create_task(coro, name=name)
 
 
 class ServerRunner:
-    """Supervises one server. ``on_change`` is called after every state change."""
+    """Supervises one server. ``on_change`` is called after every state change; ``start_task``
+    is how the owner (the orchestrator's task group) runs the life task."""
 
     def __init__(
         self,
@@ -79,33 +69,39 @@ class ServerRunner:
         lifeline: Lifeline | None = None,
         prepare: Prepare | None = None,
         on_change: Callable[[ServerRunner], None] = lambda _r: None,
-        clean: Callable[[str], str] = lambda text: text,
+        redactor: Redactor | None = None,
         ring: StderrRing | None = None,
+        start_task: TaskStarter = _own_task,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self.spec = spec
         self.bus = bus
         self.state = S.STOPPED
         self.pid: int | None = None
         self.restarts = 0
+        """Restarts since the last start that was asked for (a manual start begins at 0)."""
         self.last_exit: ExitStatus | None = None
         self.last_error = ""
         self.handshake: Handshake | None = None
         self.ring = ring or StderrRing()
-        self.budget = RestartBudget(spec.restart)
-        self.lifeline = lifeline
-        """Set by the owner before ``start`` (the orchestrator starts its lifeline on entry)."""
+        self.budget = Budget()
+        self._lifeline = lifeline
         self._prepare = prepare
         self._on_change = on_change
-        self._clean = clean
+        self._redactor = redactor
+        self._start_task = start_task
         self._clock = clock
+        self._rng = rng or random.Random()
         self._ready_at: float | None = None
         self._task: asyncio.Task[None] | None = None
-        self._child: Child | None = None
-        self._spent: Child | None = None
-        """The last life's exited child, released from the lifeline after the next fork (or the end)."""
-        self._conn: McpStdio | None = None
+        self._link: Link | None = None
         self._lock = asyncio.Lock()
+        self.offers: dict[str, Any] = {}
+        """Client capabilities the handshake declares: what the gateway answers for agents."""
+        self.live_spec: ServerSpec | None = None
+        """The spec of the current life with its inputs resolved (the gateway's remote relay
+        sends the configured headers with it); None between lives."""
 
     @property
     def name(self) -> str:
@@ -113,16 +109,25 @@ class ServerRunner:
 
     @property
     def running(self) -> bool:
-        """True while the run task is alive (starting, ready, unhealthy, backoff...)."""
+        """True while the life task is alive (starting, ready, unhealthy, backoff...)."""
         return self._task is not None and not self._task.done()
+
+    @property
+    def connection(self) -> McpStdio | None:
+        """The MCP client on a ready stdio server's pipes (what the gateway relays through)."""
+        link = self._link
+        return link.conn if isinstance(link, StdioLink) and self.state in (S.READY, S.UNHEALTHY) else None
+
+    def _clean(self, text: str) -> str:
+        return self._redactor.redact(text) if self._redactor is not None else text
 
     # --- state -------------------------------------------------------------------------------
 
-    def _set(self, new: ServerState, detail: str = "") -> None:
+    def _set(self, new: ServerState, detail: str = "", *, force: bool = False) -> None:
         old = self.state
         if old == new:
             return
-        if not can_transition(old, new):
+        if not force and not can_transition(old, new):
             raise TransitionError(f"{self.name}: {old} → {new} is not a legal transition")
         self.state = new
         if new == S.READY:
@@ -133,10 +138,17 @@ class ServerRunner:
         self._on_change(self)
 
     def set_blocked(self, detail: str) -> None:
-        """Called by the orchestrator while a dependency is not ready."""
-        if self.running or self.state not in (S.STOPPED, S.FAILED):
+        """Called by the orchestrator while a dependency cannot become ready."""
+        if self.running or self.state not in (S.STOPPED, S.FAILED, S.BLOCKED):
+            return
+        if self.state == S.BLOCKED and detail == self.last_error:
             return
         self.last_error = detail
+        if self.state == S.BLOCKED:  # a new reason: say it (blocked → blocked is no transition)
+            self.bus.publish(
+                ServerStateChanged(self.name, S.BLOCKED.value, S.BLOCKED.value, None, self.restarts, detail)
+            )
+            return
         self._set(S.BLOCKED, detail)
 
     def snapshot(self) -> ServerSnapshot:
@@ -161,13 +173,15 @@ class ServerRunner:
 
     # --- commands ----------------------------------------------------------------------------
 
-    def start(self, *, reset_budget: bool = False) -> None:
-        """Begin supervising (no-op while already running)."""
+    def start(self) -> None:
+        """Begin supervising (no-op while already running), with a full restart budget and the
+        restart count back at 0: only a start someone asked for comes here, never a restart."""
         if self.running:
             return
-        if reset_budget:
-            self.budget.reset()
-        self._task = asyncio.create_task(self._run(), name=f"server-{self.name}")
+        self.budget = Budget()
+        self.restarts = 0
+        self._task = self._start_task(self._run(), f"server-{self.name}")
+        self._set(S.STARTING)  # at once: the scheduler must never see a started server as stopped
 
     async def stop(self) -> None:
         """Stop supervising and run the stop sequence; returns when the process is reaped."""
@@ -177,80 +191,76 @@ class ServerRunner:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            child, self._child = self._child, None
-            if child is not None and child.exit_status is None:
-                self._set(S.STOPPING)
-                status = await child.stop(self.spec.stop)
-                self.last_exit = status
-                self.bus.publish(ServerExited(self.name, status.code, status.signal, True, tuple(self.ring.tail(TAIL))))
-            if child is not None:
-                child.release()
+            link, self._link = self._link, None
+            if link is not None:
+                if not link.ended:
+                    self._set(S.STOPPING)
+                status = await link.stop(self.spec.stop)
+                if status is not None:
+                    self.last_exit = status
+                    self.bus.publish(
+                        ServerExited(self.name, status.code, status.signal, True, tuple(self.ring.tail(TAIL)))
+                    )
             self.pid = None
             self._set(S.STOPPED)
-
-    async def list_tools(self) -> list[dict[str, Any]] | None:
-        """The tools of a ready stdio server, over its own pipe; None for remote servers."""
-        if not self.spec.spawned:
-            return None
-        if self.state != S.READY or self._conn is None:
-            raise RuntimeError(f"{self.name} is {self.state.value}, not ready")
-        return await self._conn.list_tools(self.spec.health.start_timeout_ms / 1000)
 
     def update_spec(self, spec: ServerSpec) -> None:
         """Take new policies without touching the process (reload ``update``)."""
         self.spec = spec
-        self.budget.policy = spec.restart
 
-    # --- the run loop ------------------------------------------------------------------------
+    def ready_connection(self) -> McpStdio:
+        """The connection of a ready stdio server, or ``NotReady`` saying what it is instead."""
+        conn = self.connection
+        if conn is None:
+            raise NotReady(f"{self.name} is {self.state.value}, not ready")
+        return conn
+
+    # --- the life task -----------------------------------------------------------------------
 
     async def _run(self) -> None:
         try:
             await self._lives()
-        finally:
-            self._release_spent()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug of ours: say so on the server's row, never die silently
+            log.exception("supervising %s failed", self.name)
+            await self._abandon(f"internal error while supervising: {exc!r}")
+
+    async def _abandon(self, reason: str) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            with contextlib.suppress(Exception):
+                await link.stop(self.spec.stop)
+        self.pid = None
+        self.last_error = reason
+        self._set(S.FAILED, reason, force=True)
+        self.bus.publish(ServerFailed(self.name, reason, tuple(self.ring.tail(TAIL))))
 
     async def _lives(self) -> None:
         while True:
-            self._set(S.STARTING)
+            self._set(S.STARTING)  # already set by start() for the first life
             try:
                 status = await self._one_life()
             except SpawnError as exc:
-                self._fail(str(exc))
+                self._fail(self._clean(str(exc)))
                 return
-            self.bus.publish(
-                ServerExited(
-                    self.name,
-                    status.code if status else None,
-                    status.signal if status else None,
-                    False,
-                    tuple(self.ring.tail(TAIL)),
-                )
-            )
-            self._set(S.EXITED, self.last_error)
-            decision = self.budget.on_exit(self._clock())
+            reason = self.last_error
+            code, sig = (status.code, status.signal) if status else (None, None)
+            self.bus.publish(ServerExited(self.name, code, sig, False, tuple(self.ring.tail(TAIL))))
+            self._set(S.EXITED, reason)
+            policy = self.spec.restart
+            self.budget, decision = self.budget.after_exit(self._clock(), policy, self._rng.random())
             if not decision.restart:
-                self._fail(self._give_up_reason())
+                n = policy.max_restarts
+                self._fail(f"{reason or 'stopped unexpectedly'}; gave up after {n} restart{'s' * (n != 1)}")
                 return
             self.restarts += 1
             self.bus.publish(
-                RestartScheduled(self.name, decision.attempt, decision.delay_ms, self.spec.restart.max_restarts)
+                RestartScheduled(self.name, decision.attempt, decision.delay_ms, policy.max_restarts, reason)
             )
-            self._set(
-                S.BACKOFF,
-                f"restart {decision.attempt}/{self.spec.restart.max_restarts} in {decision.delay_ms} ms",
-            )
-            if decision.delay_ms:  # with none: no yield, and the spent group is released after the fork
-                self._release_spent()
+            self._set(S.BACKOFF, f"restart {decision.attempt}/{policy.max_restarts} in {decision.delay_ms} ms")
+            if decision.delay_ms:
                 await asyncio.sleep(decision.delay_ms / 1000)
-
-    def _release_spent(self) -> None:
-        spent, self._spent = self._spent, None
-        if spent is not None:
-            spent.release()
-
-    def _give_up_reason(self) -> str:
-        n = self.spec.restart.max_restarts
-        return f"{self.last_error or 'stopped unexpectedly'}; gave up after {n} restart{'s' * (n != 1)}"
 
     def _fail(self, reason: str) -> None:
         self.last_error = reason
@@ -258,142 +268,100 @@ class ServerRunner:
         self._set(S.FAILED, reason)
         self.bus.publish(ServerFailed(self.name, reason, tuple(self.ring.tail(TAIL))))
 
-    async def _one_life(self) -> ExitStatus | None:
-        """Run the server once; return how it ended (None for remote servers)."""
-        spec = await self._prepare(self.spec) if self._prepare else self.spec
+    async def _connect(self, spec: ServerSpec) -> Link:
         if not spec.spawned:
-            await self._remote_life(spec)
-            return None
-        child = await self._spawn(spec)
-        conn = McpStdio(child.stdout, child.stdin, on_noise=self._on_noise)
-        reader = asyncio.create_task(conn.read_loop(), name=f"stdout-{self.name}")
-        self._conn = conn
-        try:
-            await self._handshake_and_watch(child, conn, spec)
-        finally:
-            self._conn = None
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        status = await child.wait()
-        self.last_exit = status
-        self._child = None
-        self._spent = child
-        self.pid = None
-        return status
-
-    async def _spawn(self, spec: ServerSpec) -> Child:
+            return HttpLink(spec)
         spawning = asyncio.ensure_future(
-            spawn(spec, lifeline=self.lifeline, on_stderr=self._on_stderr, ring=self.ring, clean=self._clean)
+            spawn(spec, lifeline=self._lifeline, on_stderr=self._on_stderr, ring=self.ring, clean=self._clean)
         )
         try:
             child = await asyncio.shield(spawning)
         except asyncio.CancelledError:
             # Cancelled mid-spawn: still adopt the child so stop() can reap it.
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                self._child = await spawning
-                self.pid = self._child.pid
+                child = await spawning
+                self._link = StdioLink(child, self._on_noise, self.offers)
+                self.pid = child.pid
             raise
-        self._child = child
-        self.pid = child.pid
-        self._release_spent()  # only now: its ledger rewrite must not delay the fork
-        return child
+        if self._redactor is not None:  # what an envFile gave the server is as secret as its env
+            for value in child.env_file_values:
+                self._redactor.add_secret(value)
+        return StdioLink(child, self._on_noise, self.offers)
 
-    async def _handshake_and_watch(self, child: Child, conn: McpStdio, spec: ServerSpec) -> None:
-        timeout = spec.health.start_timeout_ms / 1000
+    async def _one_life(self) -> ExitStatus | None:
+        """Run the server once; return how it ended (None for remote servers)."""
+        spec = await self._prepare(self.spec) if self._prepare else self.spec
+        self.live_spec = spec
+        link = await self._connect(spec)
+        self._link = link
+        self.pid = link.pid
+        health = spec.health
         try:
-            self.handshake = await conn.handshake(timeout)
-        except TimeoutError:
-            self.last_error = f"no MCP handshake within {spec.health.start_timeout_ms} ms"
-            await self._kill(child)
-            return
-        except (RpcError, ConnectionClosed, OSError) as exc:
-            if child.exit_status is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(child.wait(), 1.0)
-            self.last_error = self._exit_reason(child, exc)
-            await self._kill(child)
-            return
-        self._became_ready(self.handshake)
-        try:
-            await self._watch(child, conn, spec)
-        except _Unhealthy:
-            await self._kill(child)
-            return
-        self.last_error = self._exit_reason(child, None)
+            try:
+                hs = await link.handshake(health.start_timeout_ms / 1000)
+            except TimeoutError:
+                self.last_error = f"no MCP handshake within {health.start_timeout_ms} ms"
+                await link.kill(spec.stop)
+            except LINK_ERRORS as exc:
+                await link.settle(1.0)
+                self.last_error = self._clean(link.why_ended(exc))
+                await link.kill(spec.stop)
+            else:
+                self._became_ready(hs)
+                if await self._watch(link, spec):
+                    await link.kill(spec.stop)
+                else:
+                    self.last_error = self._clean(link.why_ended(None))
+        finally:
+            link.detach()
+        status = await link.finished()
+        self._link = None
+        self.pid = None
+        if status is not None:
+            self.last_exit = status
+        return status
 
     def _became_ready(self, hs: Handshake) -> None:
+        redact = self._redactor.redact_value if self._redactor is not None else (lambda value: value)
+        info = redact(dict(hs.server_info))
+        self.handshake = dataclasses.replace(
+            hs,
+            protocol_version=self._clean(hs.protocol_version),
+            server_info=info,
+            capabilities=redact(dict(hs.capabilities)),
+            instructions=self._clean(hs.instructions) if hs.instructions else None,
+        )
         self.last_error = ""
-        self.bus.publish(ServerReady(self.name, round(hs.ms, 1), hs.protocol_version, dict(hs.server_info)))
+        self.bus.publish(ServerReady(self.name, round(hs.ms, 1), self.handshake.protocol_version, dict(info)))
         self._set(S.READY)
-        self.budget.on_ready(self._clock())
+        self.budget = self.budget.ready(self._clock())
 
-    def _exit_reason(self, child: Child, exc: BaseException | None) -> str:
-        status = child.exit_status
-        if status is not None:
-            return status.describe()
-        if isinstance(exc, RpcError):
-            return f"handshake refused: {exc}"
-        return f"handshake failed: {exc}" if exc else "stopped unexpectedly"
-
-    async def _watch(self, child: Child, conn: McpStdio, spec: ServerSpec) -> None:
-        """Ping until the process exits (return) or misses pile up (raise ``_Unhealthy``)."""
+    async def _watch(self, link: Link, spec: ServerSpec) -> bool:
+        """Health-check until the life ends by itself (False) or is found unhealthy and must be
+        restarted (True); a remote server found unhealthy is marked and checked on."""
         health = spec.health
         interval = health.ping_interval_ms / 1000 if health.ping_interval_ms else None  # None: never ping
-        exited = asyncio.ensure_future(child.wait())
         misses = 0
-        try:
-            while True:
-                done, _ = await asyncio.wait({exited}, timeout=interval)
-                if done:
-                    return
-                self.budget.maybe_reset(self._clock())
-                try:
-                    await conn.ping(health.ping_timeout_ms / 1000)
-                except (TimeoutError, RpcError, ConnectionClosed, OSError) as exc:
-                    if child.exit_status is not None or exited.done():
-                        return
-                    misses += 1
-                    reason = "no answer" if isinstance(exc, TimeoutError) else str(exc)
-                    self.bus.publish(HealthCheckFailed(self.name, misses, reason))
-                    if misses >= health.failure_threshold:
-                        self.last_error = f"unresponsive: {misses} pings in a row got no answer"
-                        self._set(S.UNHEALTHY, self.last_error)
-                        raise _Unhealthy from None
-                    continue
-                misses = 0
-        finally:
-            exited.cancel()
-
-    async def _kill(self, child: Child) -> None:
-        """End a child we gave up on: a hung server will not read stdin, so start at SIGTERM."""
-        await child.stop(StopPolicy(stdin_grace_ms=0, term_grace_ms=self.spec.stop.term_grace_ms))
-
-    async def _remote_life(self, spec: ServerSpec) -> None:
-        assert spec.url is not None
-        timeout = spec.health.start_timeout_ms / 1000
-        try:
-            self.handshake = await http_handshake(spec.type, spec.url, spec.headers, timeout)
-        except (HttpCheckError, RpcError, TimeoutError) as exc:
-            self.last_error = str(exc) or f"no MCP handshake within {spec.health.start_timeout_ms} ms"
-            return
-        self._became_ready(self.handshake)
-        health = spec.health
-        misses = 0
-        while health.ping_interval_ms:
-            await asyncio.sleep(health.ping_interval_ms / 1000)
-            self.budget.maybe_reset(self._clock())
+        while True:
+            if await link.ends_within(interval):
+                return False
+            self.budget = self.budget.settled(self._clock(), spec.restart)
+            reason = ""
             try:
-                await http_handshake(spec.type, spec.url, spec.headers, health.ping_timeout_ms / 1000)
-            except (HttpCheckError, RpcError, TimeoutError) as exc:
-                misses += 1
-                self.bus.publish(HealthCheckFailed(self.name, misses, str(exc) or "no answer"))
-                if misses >= health.failure_threshold:
-                    self.last_error = str(exc) or "no answer"
-                    self._set(S.UNHEALTHY, self.last_error)
-                continue
-            if misses:
-                misses = 0
+                await link.ping(health.ping_timeout_ms / 1000)
+            except LINK_ERRORS as exc:
+                if link.ended:
+                    return False
+                reason = "no answer" if isinstance(exc, TimeoutError) else self._clean(str(exc))
+            misses, verdict = health_step(misses, not reason, health.failure_threshold)
+            if verdict in (Verdict.MISSED, Verdict.UNHEALTHY):
+                self.bus.publish(HealthCheckFailed(self.name, misses, reason))
+            if verdict is Verdict.UNHEALTHY and self.state != S.UNHEALTHY:
+                self.last_error = f"unresponsive: {misses} health checks in a row failed ({reason})"
+                self._set(S.UNHEALTHY, self.last_error)
+                if link.restartable:
+                    return True
+            elif verdict is Verdict.RECOVERED:
                 self.last_error = ""
                 self._set(S.READY)
 

@@ -14,6 +14,7 @@ from mcp_marshal.telemetry.sinks import JsonlFileSink, LspSink, Sink
 if TYPE_CHECKING:
     from mcp_marshal.config.models import Config
     from mcp_marshal.events import EventBus
+    from mcp_marshal.redact import Redactor
 
 FILE_NAME = "telemetry.jsonl"
 
@@ -36,6 +37,8 @@ def build_pipeline(
     send: Callable[[dict[str, Any]], Awaitable[object] | object] | None = None,
     telemetry_enabled: bool = False,
     environ: Mapping[str, str] | None = None,
+    redactor: Redactor | None = None,
+    file: bool = True,
 ) -> TelemetryPipeline:
     """Build (not start) the workspace's pipeline, attached to ``bus`` when given.
 
@@ -46,11 +49,12 @@ def build_pipeline(
     sinks: list[Sink] = []
     if send is not None:
         sinks.append(LspSink(send, enabled=telemetry_enabled))
-    sinks.append(JsonlFileSink(telemetry_file(config.file, config.telemetry.file)))
+    if file:  # without one when the state directory cannot be written (StateUnavailable)
+        sinks.append(JsonlFileSink(telemetry_file(config.file, config.telemetry.file)))
     otlp = otlp_sink_from_environ(environ)
     if otlp is not None:
         sinks.append(otlp)
-    pipeline = TelemetryPipeline.for_config(config, sinks)
+    pipeline = TelemetryPipeline.for_config(config, sinks, **({"redactor": redactor} if redactor else {}))
     if bus is not None:
         pipeline.attach(bus)
     return pipeline

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
+from mcp_marshal.errors import NotNow, UserError
+
 if TYPE_CHECKING:
     from mcp_marshal.lsp.session import WorkspaceSession
 
@@ -36,6 +38,7 @@ class Args:
         self.raw = raw
 
     def invalid(self, problem: str) -> JsonRpcInvalidParams:
+        """An ``InvalidParams`` naming the command, the problem and the usage."""
         return JsonRpcInvalidParams(f"{self.command}: {problem} (usage: {self.usage})")
 
     def text(self, index: int, what: str) -> str:
@@ -94,17 +97,15 @@ class Command:
 
 def register(server: LanguageServer, name: str, command: Command) -> None:
     async def run(ls: LanguageServer, *raw: Any) -> dict[str, Any]:
-        from mcp_marshal.lsp.session import SessionError
-
         args = Args(name, command.usage, raw)
         session = getattr(ls, "session", None)
         if session is None and command.needs_workspace:
             raise RequestFailed(f"{name}: no .code-workspace file is being supervised")
         try:
             return await command.handler(session, args)
-        except SessionError as exc:
+        except NotNow as exc:
             raise RequestFailed(f"{name}: {exc}") from None
-        except ValueError as exc:  # UnknownServerError and other user-caused errors are ValueErrors
+        except UserError as exc:
             raise args.invalid(str(exc)) from None
 
     run.__name__ = name

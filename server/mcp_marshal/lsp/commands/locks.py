@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mcp_marshal.lsp.commands.args import Args, Command, RequestFailed
+from mcp_marshal.wire import AcquireLockResult, ListLocksResult, ReleaseLockResult, RenewLockResult
+from mcp_marshal.wire import Lease as WireLease
 
 if TYPE_CHECKING:
     from mcp_marshal.locks import Lease, LeaseService
@@ -32,10 +34,17 @@ async def _service(session: WorkspaceSession) -> LeaseService:
     return await session.leases.service()
 
 
-def _lease(lease: Lease | None) -> dict[str, Any] | None:
-    from mcp_marshal.lsp.leases import lease_dict
-
-    return lease_dict(lease) if lease is not None else None
+def _lease(lease: Lease | None) -> WireLease | None:
+    """A lease as the client sees it; the holder's process stays internal."""
+    if lease is None:
+        return None
+    return WireLease(
+        task=lease.task,
+        owner=lease.owner,
+        token=lease.token,
+        acquired_at=lease.acquired_at,
+        expires_at=lease.expires_at,
+    )
 
 
 def _ttl(args: Args, index: int) -> int | None:
@@ -59,9 +68,9 @@ async def acquire_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
         service = await _service(session)
         lease = await service.acquire(task, owner, ttl)
         if lease is not None:
-            return {"acquired": True, "lease": _lease(lease)}
+            return AcquireLockResult(acquired=True, lease=_lease(lease)).to_dict()
         holder = await service.get(task)
-    return {"acquired": False, "holder": _lease(holder)}
+    return AcquireLockResult(acquired=False, holder=_lease(holder)).to_dict()
 
 
 async def renew_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
@@ -69,7 +78,7 @@ async def renew_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     args.at_most(4)
     with _store_errors(args):
         lease = await (await _service(session)).renew(task, owner, token, ttl)
-    return {"renewed": lease is not None, "lease": _lease(lease)}
+    return RenewLockResult(renewed=lease is not None, lease=_lease(lease)).to_dict()
 
 
 async def release_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
@@ -77,14 +86,14 @@ async def release_lock(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     args.at_most(3)
     with _store_errors(args):
         released = await (await _service(session)).release(task, owner, token)
-    return {"released": released}
+    return ReleaseLockResult(released=released).to_dict()
 
 
 async def list_locks(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     args.at_most(0)
     with _store_errors(args):
         leases = await (await _service(session)).list()
-    return {"locks": [_lease(lease) for lease in leases]}
+    return ListLocksResult(locks=[w for lease in leases if (w := _lease(lease)) is not None]).to_dict()
 
 
 COMMANDS: dict[str, Command] = {

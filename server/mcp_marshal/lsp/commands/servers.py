@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from mcp_marshal.lsp.commands.args import Args, Command
+from mcp_marshal.wire import ListServersResult, ReloadResult, ServersResult, ShowLogsResult
 
 if TYPE_CHECKING:
     from mcp_marshal.lsp.session import WorkspaceSession
@@ -13,8 +15,10 @@ if TYPE_CHECKING:
 async def list_servers(session: WorkspaceSession | None, args: Args) -> dict[str, Any]:
     args.at_most(0)
     if session is None:
-        return {"workspaceFile": None, "trusted": False, "servers": []}
-    return {"workspaceFile": str(session.file), "trusted": session.trusted, "servers": session.servers()}
+        return ListServersResult().to_dict()
+    return ListServersResult(
+        workspace_file=str(session.file), trusted=session.trusted, servers=session.supervisor.snapshots()
+    ).to_dict()
 
 
 def _name(args: Args) -> str:
@@ -24,37 +28,45 @@ def _name(args: Args) -> str:
 
 
 async def start_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
-    return (await session.require_orchestrator().start(_name(args))).to_dict()
+    return (await session.supervisor.require_orchestrator().start(_name(args))).to_dict()
 
 
 async def stop_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
-    return (await session.require_orchestrator().stop(_name(args))).to_dict()
+    return (await session.supervisor.require_orchestrator().stop(_name(args))).to_dict()
 
 
 async def restart_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
-    return await session.restart(_name(args))
+    return (await session.supervisor.require_orchestrator().restart(_name(args))).to_dict()
 
 
 async def restart_all(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     args.at_most(0)
-    await session.require_orchestrator().restart_all()
-    return {"servers": session.servers()}
+    await session.supervisor.require_orchestrator().restart_all()
+    return ServersResult(servers=session.supervisor.snapshots()).to_dict()
 
 
 async def show_logs(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     name = _name(args)
-    return {"name": name, "lines": session.show_logs(name)}
+    return ShowLogsResult(name=name, lines=session.show_logs(name)).to_dict()
 
 
 async def reload_config(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     args.at_most(0)
-    return await session.reload()
+    outcome = await session.supervisor.reload()
+    plan = outcome.plan
+    return ReloadResult(
+        applied=outcome.applied,
+        summary=plan.summary() if plan is not None else None,
+        plan={k: list(v) for k, v in dataclasses.asdict(plan).items()} if plan is not None else None,
+        problems=[p.format() for p in outcome.problems],
+        reason=outcome.reason or None,
+    ).to_dict()
 
 
 async def trust_workspace(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     args.at_most(0)
     await session.trust()
-    return {"trusted": True, "servers": session.servers()}
+    return ServersResult(trusted=True, servers=session.supervisor.snapshots()).to_dict()
 
 
 COMMANDS: dict[str, Command] = {

@@ -1,8 +1,9 @@
-"""Task leases in the editor: the workspace's ``LeaseService``, opened from ``mcpMarshal.locks``.
+"""The workspace's task leases as a feature of the supervisor: a ``LeaseService`` opened from
+``mcpMarshal.locks`` and reopened when those settings change.
 
-Leases taken here are bound to this process (the editor window): when it dies they are free
-at once (sqlite). A store that cannot be reached is not fatal: every command tries to open it
-again and fails with the store's own message until it can.
+Leases taken here are bound to this process: when it dies they are free at once (sqlite). A
+store that cannot be reached is not fatal: every call tries to open it again and fails with the
+store's own message until it can.
 """
 
 from __future__ import annotations
@@ -11,30 +12,20 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from mcp_marshal.events import EventBus
-from mcp_marshal.locks import Lease, LockStoreUnavailable
+from mcp_marshal.events import EventBus, ServiceDegraded
+from mcp_marshal.locks import LockStoreUnavailable
+from mcp_marshal.paths import StateUnavailable
 
 if TYPE_CHECKING:
-    from mcp_marshal.config.models import LocksSettings
+    from mcp_marshal.config.models import Config, LocksSettings
     from mcp_marshal.locks import LeaseService
 
 log = logging.getLogger(__name__)
 
 #: Bound on closing the store at shutdown (a Redis call in flight may have to time out first).
 CLOSE_TIMEOUT_S = 5.0
-
-
-def lease_dict(lease: Lease) -> dict[str, Any]:
-    """A lease as the commands return it; the holder's process id stays internal."""
-    return {
-        "task": lease.task,
-        "owner": lease.owner,
-        "token": lease.token,
-        "acquired_at": lease.acquired_at,
-        "expires_at": lease.expires_at,
-    }
 
 
 def opens_untrusted(settings: LocksSettings) -> bool:
@@ -46,11 +37,12 @@ def opens_untrusted(settings: LocksSettings) -> bool:
     return settings.backend != "redis"
 
 
-class Leases:
+class WorkspaceLeases:
     """The lease service of one workspace; ``configure`` (re)opens it when the settings change."""
 
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, *, bind_pid: int | None = None) -> None:
         self._bus = bus
+        self._bind_pid = bind_pid
         self._settings: LocksSettings | None = None
         self._file: Path | None = None
         self._service: LeaseService | None = None
@@ -58,13 +50,14 @@ class Leases:
         self._lock = asyncio.Lock()
         self._closed = False
 
-    async def configure(self, settings: LocksSettings, workspace_file: Path, *, trusted: bool) -> None:
-        """Use ``settings`` from now on; an unreachable store is logged, not raised."""
+    async def configure(self, config: Config, *, trusted: bool) -> None:
+        """Use ``config.locks`` from now on; an unreachable store is logged, not raised."""
+        settings, workspace_file = config.locks, config.file
         async with self._lock:
             if self._closed:
                 return
             if not trusted and not opens_untrusted(settings):
-                self._waiting_for = f"{workspace_file.name} is not trusted yet: run mcpMarshal.trustWorkspace first"
+                self._waiting_for = f"{workspace_file.name} is not trusted yet: trust it first"
                 await self._close_service()
                 self._settings = None
                 return
@@ -75,8 +68,8 @@ class Leases:
             self._settings, self._file = settings, workspace_file
             try:
                 await self._open()
-            except LockStoreUnavailable as exc:
-                log.warning("task leases unavailable for now: %s", exc)
+            except LockStoreUnavailable as exc:  # said once; every lease call tries again
+                self._bus.publish(ServiceDegraded("task leases", str(exc)))
 
     async def service(self) -> LeaseService:
         """The open service; raises ``LockStoreUnavailable`` saying why there is none."""
@@ -93,7 +86,10 @@ class Leases:
         from mcp_marshal.locks import LeaseService, open_store
 
         assert self._settings is not None
-        store = await asyncio.to_thread(open_store, self._settings, self._file)
+        try:
+            store = await asyncio.to_thread(open_store, self._settings, self._file)
+        except StateUnavailable as exc:
+            raise LockStoreUnavailable(str(exc)) from exc
         service = LeaseService(store, self._bus, default_ttl_ms=self._settings.default_ttl_ms)
         try:
             await service.start()

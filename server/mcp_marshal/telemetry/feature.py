@@ -1,22 +1,20 @@
-"""Telemetry in the editor: the workspace's pipeline, with batches sent as ``telemetry/event``
-only when the editor opted in (``initializationOptions.telemetry``).
-
-Its redactor is the one set of secrets of the session: the orchestrator (stderr lines, input
-values), telemetry records and ``window/logMessage`` text all go through it.
+"""The workspace's telemetry as a feature of the supervisor: the pipeline, built on the first
+usable configuration and reconfigured by the later ones. With a ``send`` (the language
+server's ``telemetry/event``), batches also go to the editor, only when it opted in.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pygls.lsp.server import LanguageServer
-
-from mcp_marshal.events import EventBus
+from mcp_marshal.events import EventBus, ServiceDegraded
+from mcp_marshal.paths import StateUnavailable
+from mcp_marshal.redact import Redactor
 
 if TYPE_CHECKING:
     from mcp_marshal.config import Config
-    from mcp_marshal.redact import Redactor
     from mcp_marshal.telemetry import FlushReport, TelemetryPipeline
 
 log = logging.getLogger(__name__)
@@ -31,18 +29,22 @@ def opens_untrusted(config: Config) -> bool:
     return config.telemetry.file is None
 
 
-class Telemetry:
+class WorkspaceTelemetry:
     """Builds the pipeline on the first usable configuration; later ones reconfigure it."""
 
-    def __init__(self, ls: LanguageServer, bus: EventBus, *, enabled: bool) -> None:
-        self._ls = ls
+    def __init__(
+        self,
+        bus: EventBus,
+        redactor: Redactor,
+        *,
+        send: Callable[[dict[str, Any]], object] | None = None,
+        enabled: bool = False,
+    ) -> None:
         self._bus = bus
+        self._redactor = redactor
+        self._send = send
         self._enabled = enabled
         self.pipeline: TelemetryPipeline | None = None
-
-    @property
-    def redactor(self) -> Redactor | None:
-        return self.pipeline.redactor if self.pipeline is not None else None
 
     async def configure(self, config: Config, *, trusted: bool) -> None:
         if self.pipeline is not None:
@@ -52,11 +54,26 @@ class Telemetry:
             return
         from mcp_marshal.telemetry import build_pipeline
 
-        self.pipeline = build_pipeline(config, bus=self._bus, send=self._send, telemetry_enabled=self._enabled)
+        try:
+            self.pipeline = build_pipeline(
+                config, bus=self._bus, send=self._send, telemetry_enabled=self._enabled, redactor=self._redactor
+            )
+        except StateUnavailable as exc:  # no file: the other sinks still get every batch
+            self._bus.publish(ServiceDegraded("telemetry file", str(exc)))
+            self.pipeline = build_pipeline(
+                config,
+                bus=self._bus,
+                send=self._send,
+                telemetry_enabled=self._enabled,
+                redactor=self._redactor,
+                file=False,
+            )
         await self.pipeline.start()
 
-    def _send(self, batch: dict[str, Any]) -> None:
-        self._ls.telemetry_event(batch)
+    def client_gone(self) -> None:
+        """Nobody reads ``telemetry/event`` any more: the rest goes to the other sinks only."""
+        if self.pipeline is not None and "lsp" in self.pipeline.sinks:
+            self.pipeline.sinks["lsp"].enabled = False
 
     async def flush(self) -> FlushReport | None:
         """Deliver everything queued now; ``None`` when no pipeline runs yet."""
@@ -64,12 +81,10 @@ class Telemetry:
             return None
         return await self.pipeline.flush(timeout=DRAIN_TIMEOUT_S)
 
-    async def close(self, *, client_gone: bool = False) -> None:
+    async def close(self) -> None:
         """Drain the queue to every sink (bounded) and close them; nothing queued is lost."""
         if self.pipeline is None:
             return
-        if client_gone and "lsp" in self.pipeline.sinks:
-            self.pipeline.sinks["lsp"].enabled = False  # nobody reads telemetry/event any more
         report = await self.pipeline.shutdown(timeout=DRAIN_TIMEOUT_S)
         if not report["complete"]:
             log.warning("telemetry was not fully drained at shutdown: %s", report)

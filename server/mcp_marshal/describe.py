@@ -1,0 +1,130 @@
+"""One line of text for an event, the same for both shells (the LSP's output channel and the
+CLI's narration). ``None``: the event is not worth a line of its own (a state change shown in a
+view, a stderr line routed to its server's own log, an exit: the restart or failure that
+follows it says how it ended).
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+
+from mcp_marshal.events import (
+    ConfigRejected,
+    ConfigReloaded,
+    Event,
+    GatewayServing,
+    HealthCheckFailed,
+    LeaseAcquired,
+    LeaseDenied,
+    LeaseEvent,
+    LeaseExpired,
+    LeaseReleased,
+    LeaseRenewed,
+    RestartScheduled,
+    ServerFailed,
+    ServerReady,
+    ServerRemoved,
+    ServiceDegraded,
+    StartPlanned,
+    TelemetryDropped,
+)
+
+
+def duration(ms: float) -> str:
+    """``2 s``, ``1.5 s`` or ``250 ms``: what a person reads, without jitter's false precision."""
+    return f"{round(ms)} ms" if ms < 1000 else f"{round(ms / 1000, 1):g} s"
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+@singledispatch
+def describe(event: Event) -> str | None:
+    """The line for ``event``, or None (see the module docstring). Names are quoted as given;
+    a shell that prints to a terminal makes control characters visible itself."""
+    return None
+
+
+@describe.register
+def _(event: StartPlanned) -> str:
+    count = sum(len(level) for level in event.levels)
+    order = " → ".join(", ".join(level) for level in event.levels) or "nothing to start"
+    return f"starting {plural(count, 'server')}: {order}"
+
+
+@describe.register
+def _(event: ServerReady) -> str:
+    info = event.server_info
+    who = " ".join(str(info[k]) for k in ("name", "version") if isinstance(info.get(k), str | int | float))
+    about = ", ".join(
+        part for part in (f"protocol {event.protocol_version}" if event.protocol_version else "", who) if part
+    )
+    return f"{event.name}: ready in {duration(event.handshake_ms)}" + (f" ({about})" if about else "")
+
+
+@describe.register
+def _(event: RestartScheduled) -> str:
+    budget = f" ({event.attempt}/{event.max_restarts})" if event.max_restarts else f" (attempt {event.attempt})"
+    why = f"{event.reason}; " if event.reason else ""
+    return f"{event.name}: {why}restarting in {duration(event.delay_ms)}{budget}"
+
+
+@describe.register
+def _(event: ServerFailed) -> str:
+    return f"{event.name}: failed: {event.reason}"
+
+
+@describe.register
+def _(event: HealthCheckFailed) -> str:
+    why = f": {event.reason}" if event.reason else ""
+    return f"{event.name}: health check failed ({event.consecutive} in a row){why}"
+
+
+@describe.register
+def _(event: ServerRemoved) -> str:
+    return f"{event.name}: removed from the configuration"
+
+
+@describe.register
+def _(event: ConfigReloaded) -> str:
+    warnings = f" ({plural(len(event.problems), 'warning')})" if event.problems else ""
+    return f"configuration reloaded: {event.plan.summary()}{warnings}"
+
+
+@describe.register
+def _(event: ConfigRejected) -> str:
+    errors = event.errors
+    first = f"; first: {errors[0].format()}" if errors else ""
+    return f"configuration not applied, the running one is kept: {plural(len(errors), 'error')}{first}"
+
+
+_LEASES: dict[type[LeaseEvent], str] = {
+    LeaseAcquired: "lease on '{task}' acquired by {owner}{token}",
+    LeaseRenewed: "lease on '{task}' renewed by {owner}{token}",
+    LeaseReleased: "lease on '{task}' released by {owner}{token}",
+    LeaseExpired: "lease on '{task}' held by {owner} expired without release{token}",
+    LeaseDenied: "lease on '{task}' denied to {owner}",
+}
+
+
+@describe.register
+def _(event: LeaseEvent) -> str:
+    token = f" (token {event.token})" if event.token is not None else ""
+    template = _LEASES.get(type(event), "lease on '{task}' changed by {owner}{token}")
+    return template.format(task=event.task, owner=event.owner, token=token)
+
+
+@describe.register
+def _(event: TelemetryDropped) -> str:
+    return f"telemetry: {plural(event.count, 'record')} dropped ({event.reason})"
+
+
+@describe.register
+def _(event: ServiceDegraded) -> str:
+    return f"{event.service} unavailable: {event.reason}"
+
+
+@describe.register
+def _(event: GatewayServing) -> str:
+    return f"gateway: {plural(len(event.servers), 'server')} at {event.url}/mcp/<server> (see `mcp-marshal gateway`)"

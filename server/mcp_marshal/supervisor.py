@@ -1,0 +1,301 @@
+"""One workspace file under supervision: its last good configuration, trust, the orchestrator,
+the features that live beside it (leases, telemetry, the gateway) and the one reload path.
+
+Both shells (the language server and ``mcp-marshal up``) build a :class:`Supervisor` and only
+render what it publishes: ``ConfigRejected``/``ConfigReloaded`` come from :meth:`reload`
+alone. An async context manager: its task group owns the file watcher and the orchestrator's
+owner task, and leaving it stops every server, then closes every feature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from mcp_marshal.config import LoadResult, load_workspace
+from mcp_marshal.config.models import Config
+from mcp_marshal.config.problems import Problem
+from mcp_marshal.config.reload_plan import ReloadPlan, plan_reload
+from mcp_marshal.errors import NotNow
+from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus, ServiceDegraded, StartPlanned
+from mcp_marshal.file_watch import watch_file
+from mcp_marshal.gateway.discovery import Claim, claim
+from mcp_marshal.locks.workspace import WorkspaceLeases
+from mcp_marshal.paths import StateUnavailable
+from mcp_marshal.redact import Redactor
+from mcp_marshal.supervise.orchestrator import InputResolver, Orchestrator
+from mcp_marshal.wire import ServerSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class NotTrusted(NotNow):
+    code = "not-trusted"
+
+
+class NotRunning(NotNow):
+    code = "not-running"
+
+
+class Feature(Protocol):
+    """Something that lives beside the servers and follows the configuration (leases,
+    telemetry, the gateway). ``configure`` is called with every valid configuration, before and
+    after trust (a feature decides what it may open before trust); ``close`` once, at the end."""
+
+    async def configure(self, config: Config, *, trusted: bool) -> None: ...
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What one reload did: ``applied`` when the plan changed something."""
+
+    applied: bool
+    plan: ReloadPlan | None
+    problems: tuple[Problem, ...]
+    reason: str = ""
+
+
+class Supervisor:
+    """Supervises one workspace file. All methods run on the event loop."""
+
+    def __init__(
+        self,
+        file: Path,
+        bus: EventBus,
+        *,
+        redactor: Redactor,
+        features: Sequence[Feature] = (),
+        input_resolver: InputResolver | None = None,
+        trusted: bool = False,
+        watch: bool = True,
+        kind: str = "mcp-marshal",
+        leases: WorkspaceLeases | None = None,
+    ) -> None:
+        from mcp_marshal.gateway.feature import Gateway
+
+        self.file = file
+        self.bus = bus
+        self.redactor = redactor
+        self.kind = kind
+        """Who we are, for a second supervisor to say who owns the workspace (gateway.json)."""
+        self.leases = leases if leases is not None else WorkspaceLeases(bus)
+        self.gateway = Gateway(bus, lambda: self.orchestrator, clean=redactor.redact_known, leases=self.leases.service)
+        self.features = (*features, self.leases, self.gateway)
+        self.trusted = trusted
+        self.config: Config | None = None
+        """The last valid configuration read from disk (running, or waiting for trust)."""
+        self.orchestrator: Orchestrator | None = None
+        self._input_resolver = input_resolver
+        self._watch = watch
+        self._group: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._owner: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._claim: Claim | None = None
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Supervisor:
+        self._group = asyncio.TaskGroup()
+        await self._group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._group is not None
+        try:
+            await self.close()
+        finally:
+            await self._group.__aexit__(exc_type, exc, tb)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any] | None:
+        """Run ``coro`` as a task of this supervisor (cancelled and awaited when it closes)."""
+        if self._group is None or self._closed:
+            coro.close()
+            return None
+        task = self._group.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("task %s failed", task.get_name(), exc_info=exc)
+
+    async def close(self) -> None:
+        """Stop every server (reverse dependency order), then close the features, in reverse."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._owner is not None:
+            with contextlib.suppress(Exception):
+                await self._owner
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for feature in reversed(self.features):
+            try:
+                await feature.close()
+            except Exception:  # one feature's trouble must not keep the others open
+                log.exception("closing %s failed", type(feature).__name__)
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
+
+    # --- configuration -----------------------------------------------------------------------
+
+    async def open(self) -> LoadResult:
+        """Read and validate the file, watch it, configure the features; spawn nothing.
+
+        A trusted workspace is claimed first: ``AlreadySupervised`` says which process already
+        supervises it, before anything of ours listens or runs.
+        """
+        result = self._load()
+        if self.trusted:
+            self._take_claim()
+        if self._watch:
+            armed = asyncio.Event()
+            if self.spawn(watch_file(self.file, self.reload, armed), "watcher") is not None:
+                await armed.wait()
+        if result.config is not None:
+            await self._configure(result.config)
+        return result
+
+    def _load(self) -> LoadResult:
+        result = load_workspace(self.file)
+        if result.config is not None:
+            self.config = result.config
+        return result
+
+    async def _configure(self, config: Config) -> None:
+        self.redactor.add_config(config)
+        for feature in self.features:
+            try:
+                await feature.configure(config, trusted=self.trusted)
+            except Exception:  # a feature that cannot follow (a store down) says so itself
+                log.exception("configuring %s failed", type(feature).__name__)
+
+    async def reload(self) -> ReloadOutcome:
+        """Re-read the file: publish ``ConfigRejected`` and keep everything running when it has
+        errors; else apply the plan (only what changed) and publish ``ConfigReloaded``."""
+        async with self._lock:
+            if self._closed:
+                return ReloadOutcome(False, None, (), "shutting down")
+            result = self._load()
+            if result.config is None:
+                self.bus.publish(ConfigRejected(result.problems))
+                return ReloadOutcome(False, None, result.problems, "the file has errors")
+            await self._configure(result.config)
+            orchestrator = self.orchestrator
+            if orchestrator is None:
+                self.bus.publish(ConfigReloaded(ReloadPlan(), result.problems))
+                return ReloadOutcome(False, None, result.problems, "the servers are not running")
+            plan = plan_reload(orchestrator.config, result.config)
+            if not plan.empty:
+                await orchestrator.apply(result.config, plan)
+            self.bus.publish(ConfigReloaded(plan, result.problems))
+            return ReloadOutcome(not plan.empty, plan, result.problems)
+
+    # --- trust and start ---------------------------------------------------------------------
+
+    def _take_claim(self) -> None:
+        """Become the one supervisor of this file (``AlreadySupervised`` if another is)."""
+        if self._claim is not None:
+            return
+        try:
+            self._claim = claim(self.file, self.kind)
+        except StateUnavailable as exc:  # no way to coordinate: supervise anyway, and say so
+            self.bus.publish(ServiceDegraded("single-supervisor check", str(exc)))
+            return
+        self.gateway.publish = self._claim.publish
+
+    async def trust(self) -> None:
+        """Accept the workspace: open what waited for trust and start the servers."""
+        if not self.trusted:
+            self._take_claim()
+            self.trusted = True
+            if self.config is not None:
+                await self._configure(self.config)
+        await self.start()
+
+    async def start(self) -> None:
+        """Start every ``autoStart`` server along the DAG (once trusted); returns when all have
+        settled. The orchestrator is created once, by a task of ours that owns its context."""
+        if self.config is None:
+            raise NotRunning(f"{self.file.name} has no valid configuration (see its problems)")
+        if not self.trusted:
+            raise NotTrusted(f"{self.file.name} is not trusted yet: trust it first")
+        async with self._lock:
+            if self._owner is None:
+                entered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._owner = self.spawn(self._own_orchestrator(self.config, entered), "orchestrator")
+                if self._owner is None:
+                    return
+                await entered
+        orchestrator = self.orchestrator
+        if orchestrator is None:
+            return
+        auto = [n for n, spec in orchestrator.config.servers.items() if spec.auto_start and spec.shared]
+        levels = orchestrator.config.deps.restricted(auto).levels()
+        self.bus.publish(StartPlanned(tuple(levels)))
+        await orchestrator.start_all()
+
+    async def _own_orchestrator(self, config: Config, entered: asyncio.Future[None]) -> None:
+        from mcp_marshal.supervise.lifeline import Lifeline
+
+        try:
+            async with (
+                Lifeline() as lifeline,
+                Orchestrator(
+                    config,
+                    self.bus,
+                    lifeline=lifeline,
+                    redactor=self.redactor,
+                    input_resolver=self._input_resolver,
+                    offers=self.gateway.offers,
+                ) as orchestrator,
+            ):
+                self.orchestrator = orchestrator
+                if lifeline.degraded is not None:
+                    self.bus.publish(ServiceDegraded("process ledger", lifeline.degraded))
+                entered.set_result(None)
+                await self._stop.wait()
+        except BaseException as exc:
+            if not entered.done():
+                entered.set_exception(exc)
+            raise
+        finally:
+            self.orchestrator = None
+
+    # --- views -------------------------------------------------------------------------------
+
+    def require_orchestrator(self) -> Orchestrator:
+        if self.orchestrator is None:
+            if not self.trusted:
+                raise NotTrusted(f"{self.file.name} is not trusted yet: trust it first")
+            raise NotRunning(f"the servers of {self.file.name} are not running (see the file's problems)")
+        return self.orchestrator
+
+    def snapshots(self) -> list[ServerSnapshot]:
+        """Every server: live when running, else as configured (stopped)."""
+        if self.orchestrator is not None:
+            return self.orchestrator.snapshot()
+        specs = self.config.servers.values() if self.config is not None else ()
+        return [
+            ServerSnapshot(
+                name=s.name, type=s.type, state="stopped", depends_on=sorted(s.depends_on), auto_start=s.auto_start
+            )
+            for s in specs
+        ]
