@@ -1,155 +1,123 @@
-"""The VS Code extension's settings schema (``vscode-client/package.json``) matches the pydantic
-models of ``mcp_marshal.config.models`` key for key, default for default, enum for enum.
-
-A field added to a model without a schema entry (or the reverse) fails here, so VS Code never
-flags a valid ``mcpMarshal.*`` setting nor completes one the server rejects.
+"""The VS Code settings schema (``contributes.configuration`` of ``vscode-client/package.json``)
+is what ``mcp_marshal.config.vscode_schema`` generates from the pydantic models, so VS Code
+never flags a valid ``mcpMarshal.*`` setting nor completes one the server rejects.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import types
-import typing
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any
 
 import pydantic
 import pytest
-from pydantic import BaseModel
 
-from mcp_marshal.config.models import (
-    HttpServerSettings,
-    InputSettings,
-    MarshalSettings,
-    StdioServerSettings,
-)
+from mcp_marshal.config import load_workspace
+from mcp_marshal.config.models import MarshalSettings
+from mcp_marshal.config.vscode_schema import CLIENT_SETTINGS, COMMAND, DEFAULT_MANIFEST, render, vscode_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIENT = ROOT / "vscode-client"
-MANIFEST = json.loads((CLIENT / "package.json").read_text(encoding="utf-8"))
-PROPERTIES: dict[str, dict[str, Any]] = MANIFEST["contributes"]["configuration"]["properties"]
-FIXTURES = CLIENT / "test" / "fixtures"
-
-# The extension's own settings: read by the TypeScript client, never by the server.
-CLIENT_KEYS = {"mcpMarshal.server.path", "mcpMarshal.server.python"}
-# The settings that are one nested policy model each.
-POLICY_KEYS = ("restart", "health", "stop", "locks", "telemetry")
+MANIFEST = ROOT / "vscode-client" / "package.json"
+FIXTURES = ROOT / "vscode-client" / "test" / "fixtures"
 
 
-def _alias(name: str, field: pydantic.fields.FieldInfo) -> str:
-    return field.alias or name
+def test_the_committed_schema_is_the_generated_one() -> None:
+    text = MANIFEST.read_text(encoding="utf-8")
+    assert render(text) == text, f"vscode-client/package.json is out of date with the models; run: {COMMAND}"
+    assert DEFAULT_MANIFEST == MANIFEST
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """Pydantic models reachable from an annotation (Optional, Annotated unions, containers)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in get_args(annotation):
-        found.extend(_models_in(arg))
-    return found
+def test_render_replaces_only_the_configuration_section() -> None:
+    before = '{\n  "name": "x",   "n": [1,2],\n  "contributes": {\n    "commands": [ ],\n    "configuration": '
+    after = '\n  },\n  // a comment\n  "z": 1\n}\n'
+    out = render(before + '{"old": true}' + after)
+    assert out.startswith(before) and out.endswith(after)
+    section = out[len(before) : len(out) - len(after)]
+    assert json.loads(section)["title"] == "MCP Marshal"
+    assert section.splitlines()[-1] == "    }"  # indented as the key that holds it
+    with pytest.raises(ValueError, match=r"contributes\.configuration"):
+        render('{"contributes": {}}')
 
 
-def _literal_values(annotation: Any) -> list[Any] | None:
-    if get_origin(annotation) is Literal:
-        return list(get_args(annotation))
-    if get_origin(annotation) in (typing.Union, types.UnionType):
-        for arg in get_args(annotation):
-            values = _literal_values(arg)
-            if values is not None:
-                return values
-    return None
+DEFS = {
+    "Policy": {
+        "type": "object",
+        "title": "Policy",
+        "description": "Docstring of ``Policy``.",
+        "properties": {"n": {"type": "integer", "title": "N", "exclusiveMinimum": 0, "default": 5}},
+        "additionalProperties": False,
+    }
+}
 
 
-def _compare(model: type[BaseModel], schema: dict[str, Any], path: str, problems: list[str]) -> None:
-    fields = {_alias(n, f): f for n, f in model.model_fields.items()}
-    props: dict[str, Any] = schema.get("properties", {})
-    for key in sorted(fields.keys() - props.keys()):
-        problems.append(f"{path}.{key}: in the pydantic model, missing from package.json")
-    for key in sorted(props.keys() - fields.keys()):
-        problems.append(f"{path}.{key}: in package.json, not in the pydantic model")
-    if schema.get("additionalProperties") is not False:
-        problems.append(f"{path}: must set additionalProperties: false (the model forbids extra keys)")
-    required = sorted(k for k, f in fields.items() if f.is_required())
-    if sorted(schema.get("required", [])) != required:
-        problems.append(f"{path}: required {schema.get('required', [])} != model's {required}")
-    for key, field in fields.items():
-        sub = props.get(key)
-        if sub is None:
-            continue
-        has_default = not field.is_required() and field.default_factory is None
-        if has_default and field.default is not None and sub.get("default") != field.default:
-            problems.append(f"{path}.{key}: default {sub.get('default')!r} != model's {field.default!r}")
-        literal = _literal_values(field.annotation)
-        if literal is not None and sorted(sub.get("enum", [])) != sorted(literal):
-            problems.append(f"{path}.{key}: enum {sub.get('enum')} != model's {literal}")
-        models = _models_in(field.annotation)
-        if len(models) == 1 and get_origin(field.annotation) not in (dict, list):
-            _compare(models[0], sub, f"{path}.{key}", problems)
+NODES: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    ({"type": "string", "title": "T", "description": "Plain."}, {"type": "string", "description": "Plain."}),
+    ({"type": "string", "description": "Has ``code``."}, {"type": "string", "markdownDescription": "Has `code`."}),
+    (
+        {"type": "string", "description": "A **bold** word."},
+        {"type": "string", "markdownDescription": "A **bold** word."},
+    ),
+    (
+        {"const": "stdio", "type": "string", "default": "stdio"},
+        {"type": "string", "enum": ["stdio"], "default": "stdio"},
+    ),
+    (
+        {"anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"type": "null"}], "default": None},
+        {"type": ["integer", "null"], "minimum": 1},
+    ),
+    (
+        {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "null"}]},
+        {"type": ["string", "integer", "number", "null"]},
+    ),
+    (
+        {"$ref": "#/$defs/Policy", "description": "The field's own words."},
+        {
+            "type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
+            "additionalProperties": False,
+            "description": "The field's own words.",
+        },
+    ),
+    (
+        {"anyOf": [{"$ref": "#/$defs/Policy"}, {"type": "null"}], "description": "Override."},
+        {
+            "type": ["object", "null"],
+            "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
+            "additionalProperties": False,
+            "description": "Override.",
+        },
+    ),
+    (
+        {"oneOf": [{"$ref": "#/$defs/Policy"}, {"type": "object", "properties": {}}]},
+        {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {"n": {"type": "integer", "minimum": 1, "default": 5}},
+                    "additionalProperties": False,
+                    "markdownDescription": "Docstring of `Policy`.",
+                },
+                {"type": "object", "properties": {}},
+            ]
+        },
+    ),
+    ({"description": "Anything.", "default": None}, {"description": "Anything."}),
+]
 
 
-def _server_variants() -> dict[tuple[str, ...], dict[str, Any]]:
-    """The ``mcpMarshal.servers`` entry schemas, keyed by their ``type`` enum."""
-    variants = PROPERTIES["mcpMarshal.servers"]["additionalProperties"]["anyOf"]
-    return {tuple(v["properties"]["type"]["enum"]): v for v in variants}
+@pytest.mark.parametrize(("pydantic_node", "vscode_node"), NODES)
+def test_pydantic_nodes_become_vscode_nodes(pydantic_node: dict[str, Any], vscode_node: dict[str, Any]) -> None:
+    assert vscode_schema(pydantic_node, DEFS) == vscode_node
 
 
-def test_every_model_key_is_in_the_schema_and_back() -> None:
-    expected = {f"mcpMarshal.{_alias(n, f)}" for n, f in MarshalSettings.model_fields.items()}
-    assert set(PROPERTIES) - CLIENT_KEYS == expected
-
-
-@pytest.mark.parametrize("key", POLICY_KEYS)
-def test_policy_sections_match_their_models(key: str) -> None:
-    field = MarshalSettings.model_fields[key]
-    (model,) = _models_in(field.annotation)
-    schema = PROPERTIES[f"mcpMarshal.{key}"]
-    problems: list[str] = []
-    _compare(model, schema, f"mcpMarshal.{key}", problems)
-    assert problems == []
-    assert schema["default"] == model().model_dump(by_alias=True)
-
-
-def test_server_entries_match_both_server_models() -> None:
-    by_type = _server_variants()
-    assert set(by_type) == {("stdio",), ("http", "sse")}
-    problems: list[str] = []
-    _compare(StdioServerSettings, by_type[("stdio",)], "servers.<stdio>", problems)
-    _compare(HttpServerSettings, by_type[("http", "sse")], "servers.<http>", problems)
-    assert problems == []
-
-
-def test_inputs_match_the_input_model() -> None:
-    problems: list[str] = []
-    _compare(InputSettings, PROPERTIES["mcpMarshal.inputs"]["items"], "inputs[]", problems)
-    assert problems == []
-
-
-def test_numeric_bounds_match() -> None:
-    """``ge``/``gt`` constraints appear as ``minimum`` so VS Code flags what the server rejects."""
-    from annotated_types import Ge, Gt
-
-    problems: list[str] = []
-
-    def walk(model: type[BaseModel], schema: dict[str, Any], path: str) -> None:
-        for name, field in model.model_fields.items():
-            sub = schema["properties"][_alias(name, field)]
-            for meta in field.metadata:
-                bound = meta.ge if isinstance(meta, Ge) else meta.gt + 1 if isinstance(meta, Gt) else None
-                if bound is not None and sub.get("minimum") != bound:
-                    problems.append(f"{path}.{_alias(name, field)}: minimum {sub.get('minimum')} != {bound}")
-            models = _models_in(field.annotation)
-            if len(models) == 1 and get_origin(field.annotation) not in (dict, list):
-                walk(models[0], sub, f"{path}.{_alias(name, field)}")
-
-    for key in POLICY_KEYS:
-        (model,) = _models_in(MarshalSettings.model_fields[key].annotation)
-        walk(model, PROPERTIES[f"mcpMarshal.{key}"], key)
-    by_type = _server_variants()
-    walk(StdioServerSettings, by_type[("stdio",)], "servers.<stdio>")
-    walk(HttpServerSettings, by_type[("http", "sse")], "servers.<http>")
-    assert problems == []
+def test_every_model_setting_and_the_client_settings_are_contributed() -> None:
+    properties = json.loads(MANIFEST.read_text(encoding="utf-8"))["contributes"]["configuration"]["properties"]
+    model_keys = {f"mcpMarshal.{f.alias}" for f in MarshalSettings.model_fields.values()}
+    assert set(properties) == model_keys | set(CLIENT_SETTINGS)
+    assert {k: v["scope"] for k, v in properties.items() if k in CLIENT_SETTINGS} == dict.fromkeys(
+        CLIENT_SETTINGS, "machine-overridable"
+    )
 
 
 def _settings(path: Path) -> dict[str, Any]:
@@ -163,7 +131,7 @@ def _marshal(settings: dict[str, Any]) -> dict[str, Any]:
     return {
         k.removeprefix("mcpMarshal."): v
         for k, v in settings.items()
-        if k.startswith("mcpMarshal.") and k not in CLIENT_KEYS
+        if k.startswith("mcpMarshal.") and k not in CLIENT_SETTINGS
     }
 
 
@@ -184,8 +152,6 @@ def test_what_the_schema_rejects_the_models_reject(case: dict[str, Any]) -> None
 
 
 def test_the_loader_accepts_the_clients_own_settings(tmp_path: Path) -> None:
-    from mcp_marshal.config import load_workspace
-
     ws = tmp_path / "x.code-workspace"
     ws.write_text(
         json.dumps({"folders": [{"path": "."}], "settings": {"mcpMarshal.server.python": "/usr/bin/python3"}})

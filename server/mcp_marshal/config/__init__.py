@@ -3,7 +3,8 @@ graph; the reload diff. Pure apart from reading the file; never imports an edito
 
 Entry points: ``load_workspace`` (→ ``LoadResult``), ``find_workspace_file``, ``plan_reload``;
 ``dag`` for start order, ``resolve_inputs`` for ``${input:…}`` at launch. They are imported on
-first use, so that ``events`` (which needs only ``problems`` and ``reload_plan``) stays light.
+first use: ``events`` imports ``config.problems``, which runs this file, and static imports here
+would load pydantic and tree-sitter into every process that only needs the event vocabulary.
 """
 
 from __future__ import annotations

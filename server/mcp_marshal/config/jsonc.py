@@ -4,11 +4,18 @@ One tree-sitter parse yields both the Python values and the place of every key a
 problem found later (a bad type, an unknown ``dependsOn`` name) can point at the exact text.
 tree-sitter's grammar is plain JSON: comments are nodes, trailing commas are recovered as
 ``ERROR(',')`` or a zero-width MISSING value; both are accepted here, anything else is an error.
+
+Any text gives a document, never an exception: every walk over the tree is iterative, and
+values nested deeper than ``MAX_DEPTH`` are refused with a problem where the limit is passed.
+Positions are LSP positions: a line ends at ``\\n``, ``\\r\\n`` or a lone ``\\r``, and
+characters count UTF-16 code units.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +23,18 @@ from typing import Any
 import tree_sitter_json
 from tree_sitter import Language, Node, Parser
 
+#: A place in a JSON document: object keys and array indices from the root.
+JsonPath = tuple[str | int, ...]
+
+#: Arrays and objects nested deeper than this are refused: every reader of the values after us
+#: (pydantic, ``==``, ``json.dumps``, ``repr``) recurses once per level.
+MAX_DEPTH = 128
+
 _PARSER = Parser(Language(tree_sitter_json.language()))
 _CLOSERS = ("}", "]")
+_CONTAINERS = ("object", "array")
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 # json's wording, in the words VS Code uses for the same mistakes.
 _MESSAGES = {
     "Expecting ',' delimiter": "Expected comma",
@@ -43,16 +60,64 @@ class Span:
     column: int
 
 
-class _BadNode(Exception):
-    def __init__(self, node: Node, message: str) -> None:
-        super().__init__(message)
-        self.node, self.message = node, message
-
-
 @dataclass(frozen=True, slots=True)
 class SyntaxProblem:
+    """Why the text is not a JSONC value: ``code`` is ``syntax`` or ``too-deep``."""
+
     span: Span
     message: str
+    code: str = "syntax"
+
+
+class _BadNode(Exception):
+    def __init__(self, node: Node, message: str, code: str = "syntax") -> None:
+        super().__init__(message)
+        self.node, self.message, self.code = node, message, code
+
+
+class _Lines:
+    """Offsets ↔ LSP positions. tree-sitter counts rows at ``\\n`` only and columns in bytes;
+    an LSP client breaks lines at ``\\n``, ``\\r\\n`` and ``\\r`` and counts UTF-16 units."""
+
+    def __init__(self, text: str, data: bytes) -> None:
+        self.text = text
+        self.starts = [0]  # code-point offset where each line starts
+        self.ends: list[int] = []  # code-point offset where each line's text ends (before its break)
+        for match in _LINE_BREAK.finditer(text):
+            self.ends.append(match.start())
+            self.starts.append(match.end())
+        self.ends.append(len(text))
+        self.ascii = len(data) == len(text)
+        self.byte_starts: list[int] = self.starts
+        if not self.ascii:
+            self.byte_starts, at, last = [], 0, 0
+            for start in self.starts:
+                at += len(text[last:start].encode("utf-8", "surrogatepass"))
+                self.byte_starts.append(at)
+                last = start
+        self.data = data
+
+    def offset(self, byte: int) -> int:
+        """The code-point offset of a byte offset (a count of UTF-8 lead bytes, so it is total)."""
+        if self.ascii:
+            return byte
+        line = bisect.bisect_right(self.byte_starts, byte) - 1
+        chunk = self.data[self.byte_starts[line] : byte]
+        return self.starts[line] + len(chunk.translate(None, _CONTINUATION_BYTES))
+
+    def position(self, offset: int) -> tuple[int, int, int]:
+        """``(line, UTF-16 character, code-point column)`` of a code-point offset; an offset
+        past a line's text (inside its break, or past the end) is clamped to that text's end."""
+        line = bisect.bisect_right(self.starts, offset) - 1
+        start = self.starts[line]
+        col = min(offset, self.ends[line]) - start
+        text = self.text[start : start + col]
+        units = col if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
+        return line, units, col
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
 
 
 class JsoncDocument:
@@ -63,8 +128,10 @@ class JsoncDocument:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._lines = text.split("\n")
-        self._tree = _PARSER.parse(text.encode("utf-8"))
+        data = text.encode("utf-8", "surrogatepass")  # an editor buffer may hold a lone surrogate
+        self._lines = _Lines(text, data)
+        self._tree = _PARSER.parse(data)
+        self._members: dict[int, dict[str, Node]] = {}
         self.errors: list[SyntaxProblem] = []
         self.duplicates: list[tuple[Span, str]] = []
         roots = _values(self._tree.root_node)
@@ -80,11 +147,17 @@ class JsoncDocument:
             try:
                 self.value = self._to_value(self._root)
             except _BadNode as exc:
-                self.errors.append(SyntaxProblem(self.span(exc.node), exc.message))
+                span = self._opening(exc.node) if exc.code == "too-deep" else self.span(exc.node)
+                self.errors.append(SyntaxProblem(span, exc.message, exc.code))
 
     @property
     def empty(self) -> bool:
         return self._root is None and not self.errors
+
+    @property
+    def line_count(self) -> int:
+        """Lines as an LSP client counts them (``\\n``, ``\\r\\n`` and ``\\r`` end a line)."""
+        return self._lines.count
 
     # --- locating ------------------------------------------------------------------------------
 
@@ -113,47 +186,82 @@ class JsoncDocument:
             matched += 1
         return node, key, matched
 
+    def keys(self, path: Sequence[str | int]) -> list[str]:
+        """The keys of the object at ``path`` (none if there is no object there)."""
+        node, _, matched = self.find(path)
+        if node is None or matched != len(path) or node.type != "object":
+            return []
+        self._pair(node, "")
+        return list(self._members[node.id])
+
     def root_span(self) -> Span:
         return self.span(self._root or self._tree.root_node)
 
     def span(self, node: Node) -> Span:
-        return self._span(node.start_point, node.end_point)
+        lines = self._lines
+        return self._span(lines.offset(node.start_byte), lines.offset(node.end_byte))
 
     def string_span(self, node: Node, start: int, end: int) -> Span:
         """The span of decoded characters ``start:end`` of the string ``node``; the whole string
         when escapes make decoded and written offsets differ."""
-        raw = node.text.decode("utf-8") if node.text else ""
-        if node.type != "string" or "\\" in raw or node.start_point.row != node.end_point.row:
+        raw = node.text.decode("utf-8", "surrogatepass") if node.text else ""
+        if node.type != "string" or "\\" in raw or _LINE_BREAK.search(raw):
             return self.span(node)
-        row = node.start_point.row
-        first = self._codepoint(row, node.start_point.column) + 1  # after the opening quote
-        return self._span_cp(row, first + start, row, first + end)
+        first = self._lines.offset(node.start_byte) + 1  # after the opening quote
+        return self._span(first + start, first + end)
 
     # --- internals -----------------------------------------------------------------------------
 
     def _pair(self, obj: Node, key: str) -> Node | None:
-        found = None
-        for pair in _values(obj):
-            if pair.type == "pair" and _key(pair) == key:
-                found = pair  # last wins, as in JSON.parse
-        return found
+        members = self._members.get(obj.id)
+        if members is None:  # indexed once per object, so a walk per problem stays cheap
+            members = {}
+            for pair in _values(obj):
+                name = _key(pair) if pair.type == "pair" else None
+                if name is not None:
+                    members[name] = pair  # last wins, as in JSON.parse
+            self._members[obj.id] = members
+        return members.get(key)
 
-    def _to_value(self, node: Node) -> Any:
-        kind = node.type
-        if kind == "object":
-            out: dict[str, Any] = {}
-            for pair in _values(node):
-                key_node, value_node = pair.child_by_field_name("key"), pair.child_by_field_name("value")
-                if pair.type != "pair" or key_node is None or value_node is None:
-                    raise _BadNode(pair, "Expected a property")
-                key = self._leaf(key_node)
-                if key in out:
-                    self.duplicates.append((self.span(key_node), key))
-                out[key] = self._to_value(value_node)
-            return out
-        if kind == "array":
-            return [self._to_value(item) for item in _values(node)]
-        return self._leaf(node)
+    def _to_value(self, root: Node) -> Any:
+        """The value of ``root``, built in document order without recursion: each container is
+        made empty when its node is reached and filled as its children are."""
+        if root.type not in _CONTAINERS:
+            return self._leaf(root)
+        top: Any = {} if root.type == "object" else []
+        # (node, container it belongs in, key or index there, its depth); pushed in reverse.
+        stack: list[tuple[Node, Any, str | int, int]] = []
+        self._push(root, top, 1, stack)
+        while stack:
+            node, into, at, depth = stack.pop()
+            if node.type in _CONTAINERS:
+                if depth > MAX_DEPTH:
+                    raise _BadNode(node, f"nested deeper than {MAX_DEPTH} arrays and objects", "too-deep")
+                value: Any = {} if node.type == "object" else []
+                self._push(node, value, depth, stack)
+            else:
+                value = self._leaf(node)
+            into[at] = value
+        return top
+
+    def _push(self, node: Node, container: Any, depth: int, stack: list[tuple[Node, Any, str | int, int]]) -> None:
+        children = _values(node)
+        if node.type == "array":
+            container.extend([None] * len(children))
+            stack.extend((item, container, i, depth + 1) for i, item in reversed(list(enumerate(children))))
+            return
+        entries: list[tuple[Node, Any, str | int, int]] = []
+        seen: set[str] = set()
+        for pair in children:
+            key_node, value_node = pair.child_by_field_name("key"), pair.child_by_field_name("value")
+            if pair.type != "pair" or key_node is None or value_node is None or key_node.type != "string":
+                raise _BadNode(pair, "Expected a property")
+            key: str = self._leaf(key_node)
+            if key in seen:
+                self.duplicates.append((self.span(key_node), key))
+            seen.add(key)
+            entries.append((value_node, container, key, depth + 1))
+        stack.extend(reversed(entries))
 
     def _leaf(self, node: Node) -> Any:
         try:
@@ -166,47 +274,28 @@ class JsoncDocument:
         the pair before it), so the position and message come from ``json`` run on the text
         with comments and accepted trailing commas blanked out; tree-sitter's node is the
         fallback."""
-        data = self.text.encode("utf-8")
         chars = list(self.text)
         for start, end in _benign_ranges(self._tree.root_node):
-            first = len(data[:start].decode("utf-8", errors="ignore"))
-            last = len(data[:end].decode("utf-8", errors="ignore"))
-            # Keep line breaks so json's line/column are the text's own.
+            first, last = self._lines.offset(start), self._lines.offset(end)
+            # Keep line breaks so json's offsets are the text's own.
             chars[first:last] = [c if c in "\r\n" else " " for c in chars[first:last]]
         try:
             json.loads("".join(chars))
         except json.JSONDecodeError as exc:
-            line, col = exc.lineno - 1, exc.colno - 1
-            message = _MESSAGES.get(exc.msg, exc.msg)
-            return SyntaxProblem(self._span_cp(line, col, line, col + 1), message)
-        except ValueError:
+            return SyntaxProblem(self._span(exc.pos, exc.pos + 1), _MESSAGES.get(exc.msg, exc.msg))
+        except (ValueError, RecursionError):  # json's scanner recurses once per nesting level
             pass
         return SyntaxProblem(self.span(node), "Syntax error")
 
-    def _codepoint(self, row: int, byte_col: int) -> int:
-        line = self._lines[row] if row < len(self._lines) else ""
-        if line.isascii():
-            return byte_col
-        return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+    def _opening(self, node: Node) -> Span:
+        """The opening bracket of a container: where a nesting limit was passed."""
+        start = self._lines.offset(node.start_byte)
+        return self._span(start, start + 1)
 
-    def _utf16(self, row: int, cp_col: int) -> int:
-        line = self._lines[row] if row < len(self._lines) else ""
-        if line.isascii():
-            return cp_col
-        return len(line[:cp_col].encode("utf-16-le")) // 2
-
-    def _span(self, start: Any, end: Any) -> Span:
-        return self._span_cp(
-            start.row,
-            self._codepoint(start.row, start.column),
-            end.row,
-            self._codepoint(end.row, end.column),
-        )
-
-    def _span_cp(self, row: int, col: int, end_row: int, end_col: int) -> Span:
-        line_len = len(self._lines[end_row]) if end_row < len(self._lines) else 0
-        end_col = max(min(end_col, line_len), col if row == end_row else 0)
-        return Span(row, self._utf16(row, col), end_row, self._utf16(end_row, end_col), col + 1)
+    def _span(self, start: int, end: int) -> Span:
+        line, character, col = self._lines.position(start)
+        end_line, end_character, _ = self._lines.position(max(end, start))
+        return Span(line, character, end_line, end_character, col + 1)
 
 
 def _values(node: Node) -> list[Node]:
@@ -216,73 +305,68 @@ def _values(node: Node) -> list[Node]:
 
 def _key(pair: Node) -> str | None:
     key = pair.child_by_field_name("key")
+    if key is None or key.type != "string":
+        return None
     try:
-        return json.loads(key.text or b"") if key is not None else None
+        name = json.loads(key.text or b"")
     except ValueError:
         return None
+    return name if isinstance(name, str) else None
 
 
-def _next_token(node: Node) -> Node | None:
-    sibling = node.next_sibling
-    while sibling is not None and sibling.type == "comment":
-        sibling = sibling.next_sibling
-    return sibling
+def _token(siblings: Sequence[Node], i: int, step: int) -> Node | None:
+    """The sibling ``step`` away from ``siblings[i]``, skipping comments."""
+    i += step
+    while 0 <= i < len(siblings) and siblings[i].type == "comment":
+        i += step
+    return siblings[i] if 0 <= i < len(siblings) else None
 
 
-def _prev_token(node: Node) -> Node | None:
-    sibling = node.prev_sibling
-    while sibling is not None and sibling.type == "comment":
-        sibling = sibling.prev_sibling
-    return sibling
-
-
-def _is_trailing_comma(node: Node) -> bool:
+def _is_trailing_comma(node: Node, siblings: Sequence[Node], i: int) -> bool:
     """``ERROR(',')`` right before a closer, or a MISSING value tree-sitter put there."""
-    after = _next_token(node)
+    after = _token(siblings, i, 1)
     if after is None or after.type not in _CLOSERS:
         return False
     if node.type == "ERROR":
         return [c.type for c in node.children] == [","]
     if node.is_missing:
-        before = _prev_token(node)
+        before = _token(siblings, i, -1)
         return before is not None and before.type == ","
     return False
 
 
-def _walk(node: Node) -> Iterator[Node]:
-    stack = [node]
+def _walk(root: Node, *, into_errors: bool = True) -> Iterator[tuple[Node, list[Node], int]]:
+    """Every node under ``root`` in document order, with its siblings and its index among them
+    (tree-sitter finds a sibling or parent by searching from the root: once per node is too
+    slow for a deep tree). Without ``into_errors``, nothing under an ``ERROR`` node is visited."""
+    stack: list[tuple[Node, list[Node], int]] = [(root, [root], 0)]
     while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
+        node, siblings, i = stack.pop()
+        yield node, siblings, i
+        if node.type == "ERROR" and not into_errors:
+            continue
+        children = node.children
+        stack.extend((child, children, j) for j, child in reversed(list(enumerate(children))))
 
 
 def _real_errors(root: Node) -> list[Node]:
+    """Error and MISSING nodes other than accepted trailing commas, outermost only."""
     if not root.has_error:
         return []
     return [
         n
-        for n in _walk(root)
-        if (n.type == "ERROR" or n.is_missing) and not _is_trailing_comma(n) and not _inside_error(n)
+        for n, siblings, i in _walk(root, into_errors=False)
+        if (n.type == "ERROR" or n.is_missing) and not _is_trailing_comma(n, siblings, i)
     ]
-
-
-def _inside_error(node: Node) -> bool:
-    parent = node.parent
-    while parent is not None:
-        if parent.type == "ERROR":
-            return True
-        parent = parent.parent
-    return False
 
 
 def _benign_ranges(root: Node) -> Iterator[tuple[int, int]]:
     """Byte ranges of comments and accepted trailing commas."""
-    for n in _walk(root):
-        if n.type == "comment" or (n.type == "ERROR" and _is_trailing_comma(n)):
+    for n, siblings, i in _walk(root):
+        if n.type == "comment" or (n.type == "ERROR" and _is_trailing_comma(n, siblings, i)):
             yield n.start_byte, n.end_byte
-        elif n.is_missing and _is_trailing_comma(n):
-            comma = _prev_token(n)
+        elif n.is_missing and _is_trailing_comma(n, siblings, i):
+            comma = _token(siblings, i, -1)
             if comma is not None:
                 yield comma.start_byte, comma.end_byte
 

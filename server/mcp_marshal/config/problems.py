@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mcp_marshal.literal import visible
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -25,6 +27,7 @@ class Problem:
     severity: str = "error"
 
     def format(self) -> str:
-        """``file:line:col: message`` with 1-based line and column, as compilers print it."""
+        """``file:line:col: message`` with 1-based line and column, as compilers print it; safe
+        for a terminal (a file name may hold control characters too)."""
         col = self.column or self.character + 1
-        return f"{self.file}:{self.line + 1}:{col}: {self.message}"
+        return f"{visible(self.file)}:{self.line + 1}:{col}: {visible(self.message)}"

@@ -29,7 +29,7 @@ class ReloadPlan:
 
     def summary(self) -> str:
         """One line for a human: ``+1 started, 2 restarted, 1 stopped`` (or ``no changes``)."""
-        parts = []
+        parts: list[str] = []
         if self.start:
             parts.append(f"+{len(self.start)} started")
         if self.restart:

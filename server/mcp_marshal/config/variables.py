@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_marshal.config.models import Folder, ServerSpec
+from mcp_marshal.literal import visible
 
 _VARIABLE = re.compile(r"\$\{([^{}]*)\}")
 _FOLDER_SCOPED = ("workspaceFolder", "workspaceFolderBasename")
@@ -44,9 +45,13 @@ class VariableIssue:
 
 @dataclass(frozen=True, slots=True)
 class Substituted:
+    """``text`` resolved; ``inputs`` it still holds as ``${input:ID}``; ``env_values`` the
+    (non-empty) values it took from ``${env:…}``, which are secrets wherever they land."""
+
     text: str
     inputs: frozenset[str] = frozenset()
     issues: tuple[VariableIssue, ...] = ()
+    env_values: frozenset[str] = frozenset()
 
 
 def substitute(text: str, ctx: VariableContext) -> Substituted:
@@ -56,10 +61,12 @@ def substitute(text: str, ctx: VariableContext) -> Substituted:
         return Substituted(text)
     issues: list[VariableIssue] = []
     inputs: set[str] = set()
+    env_values: set[str] = set()
 
     def replace(match: re.Match[str]) -> str:
         name, colon, arg = match.group(1).partition(":")
         written = match.group(0)
+        shown = visible(written)
 
         def issue(message: str, severity: str = "error") -> str:
             issues.append(VariableIssue(match.start(), match.end(), message, severity))
@@ -68,8 +75,8 @@ def substitute(text: str, ctx: VariableContext) -> Substituted:
         if name in _FOLDER_SCOPED:
             folder = _folder(ctx.folders, arg) if colon else (ctx.folders[0] if ctx.folders else None)
             if folder is None:
-                names = ", ".join(f'"{f.name}"' for f in ctx.folders) or "none"
-                return issue(f'no workspace folder named "{arg}" for {written} (folders: {names})')
+                names = ", ".join(f'"{visible(f.name)}"' for f in ctx.folders) or "none"
+                return issue(f'no workspace folder named "{visible(arg)}" for {shown} (folders: {names})')
             return str(folder.path) if name == "workspaceFolder" else folder.path.name
         if name == "userHome" and not colon:
             return ctx.home
@@ -79,19 +86,21 @@ def substitute(text: str, ctx: VariableContext) -> Substituted:
             value = ctx.env.get(arg)
             if value is None:
                 # VS Code substitutes an empty string; say so, since a missing token fails late.
-                issue(f"environment variable {arg} is not set, so {written} is empty", "warning")
+                issue(f"environment variable {visible(arg)} is not set, so {shown} is empty", "warning")
                 return ""
+            if value:
+                env_values.add(value)
             return value
         if name == "input" and arg:
             if arg not in ctx.inputs:
-                return issue(f'input "{arg}" is not declared in "mcpMarshal.inputs"')
+                return issue(f'input "{visible(arg)}" is not declared in "mcpMarshal.inputs"')
             inputs.add(arg)
             return written
         known = ", ".join(f"${{{k}}}" for k in _KNOWN)
-        return issue(f"unknown variable {written} (known: {known})")
+        return issue(f"unknown variable {shown} (known: {known})")
 
     out = _VARIABLE.sub(replace, text)
-    return Substituted(out, frozenset(inputs), tuple(issues))
+    return Substituted(out, frozenset(inputs), tuple(issues), frozenset(env_values))
 
 
 def resolve_inputs(spec: ServerSpec, values: Mapping[str, str]) -> ServerSpec:

@@ -12,17 +12,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mcp_marshal.config import dag
-from mcp_marshal.config.jsonc import JsoncDocument, Span, parse_jsonc
+from mcp_marshal.config.jsonc import JsoncDocument, JsonPath, Span, parse_jsonc
+from mcp_marshal.config.messages import validation_problems
 from mcp_marshal.config.models import (
+    PREFIX,
     Config,
     Folder,
     HttpServerSettings,
+    InputSettings,
+    Launch,
     MarshalSettings,
     ServerSettings,
     ServerSpec,
@@ -30,11 +34,13 @@ from mcp_marshal.config.models import (
 )
 from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.variables import VariableContext, substitute
+from mcp_marshal.errors import UserError
+from mcp_marshal.literal import visible
 
-PREFIX = "mcpMarshal."
+#: Problems reported per file at most; one more says how many were left out.
+MAX_PROBLEMS = 100
 #: Settings for the editor extension (how to launch us), not for the supervisor: not ours to check.
 CLIENT_SECTIONS = frozenset({"server"})
-Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,10 @@ class LoadResult:
         return tuple(p for p in self.problems if p.severity == "error")
 
 
-class WorkspaceNotFound(ValueError):
-    """No single ``*.code-workspace`` file where one was expected."""
+class WorkspaceNotFound(UserError):
+    """No single ``*.code-workspace`` file where one was expected (which the user can fix)."""
+
+    code = "workspace-not-found"
 
 
 def find_workspace_file(directory: Path) -> Path:
@@ -60,9 +68,9 @@ def find_workspace_file(directory: Path) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise WorkspaceNotFound(f"no *.code-workspace file in {directory}")
-    names = ", ".join(p.name for p in found)
-    raise WorkspaceNotFound(f"several *.code-workspace files in {directory} ({names}); name one")
+        raise WorkspaceNotFound(f"no *.code-workspace file in {visible(str(directory))}")
+    names = ", ".join(visible(p.name) for p in found)
+    raise WorkspaceNotFound(f"several *.code-workspace files in {visible(str(directory))} ({names}); name one")
 
 
 def load_workspace(
@@ -80,7 +88,8 @@ def load_workspace(
     file = Path(os.path.abspath(path))
     if text is None:
         try:
-            text = file.read_text(encoding="utf-8-sig")
+            with open(file, encoding="utf-8-sig", newline="") as f:  # line breaks as written, as an editor sees them
+                text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
             return LoadResult(None, (_problem_at_start(file, f"cannot read the workspace file: {reason}"),))
@@ -91,10 +100,27 @@ def load_workspace(
         str(home if home is not None else Path.home()),
     )
     config = loader.load()
-    problems = tuple(sorted(loader.problems, key=lambda p: (p.line, p.character)))
+    problems = sorted(loader.problems, key=lambda p: (p.line, p.character))
     if any(p.severity == "error" for p in problems):
         config = None
-    return LoadResult(config, problems)
+    return LoadResult(config, _capped_problems(problems))
+
+
+def _capped_problems(problems: list[Problem]) -> tuple[Problem, ...]:
+    """The first ``MAX_PROBLEMS``, then one that counts the rest: an editor recomputes them on
+    every keystroke, and a terminal has to print them."""
+    if len(problems) <= MAX_PROBLEMS:
+        return tuple(problems)
+    rest = problems[MAX_PROBLEMS:]
+    worst = next((s for s in ("error", "warning", "information") if any(p.severity == s for p in rest)), "hint")
+    first = rest[0]
+    more = replace(
+        first,
+        message=f"{len(rest)} more problems in this file are not shown (the first {MAX_PROBLEMS} are)",
+        code="too-many-problems",
+        severity=worst,
+    )
+    return (*problems[:MAX_PROBLEMS], more)
 
 
 def _problem_at_start(file: Path, message: str, code: str = "unreadable") -> Problem:
@@ -121,7 +147,7 @@ class _Loader:
         self.base = file.parent
         self.problems: list[Problem] = []
         # Settings key (no prefix) → where it is written in the file.
-        self.where: dict[str, Path_] = {}
+        self.where: dict[str, JsonPath] = {}
 
     # --- problems ------------------------------------------------------------------------------
 
@@ -140,12 +166,16 @@ class _Loader:
             )
         )
 
-    def add_at(self, path: Path_, message: str, code: str, *, key: bool = False, severity: str = "error") -> None:
+    def add_at(self, path: JsonPath, message: str, code: str, *, key: bool = False, severity: str = "error") -> None:
         """A problem at the value (or, with ``key``, the key) written at ``path``, or at the
         deepest part of ``path`` that exists."""
         value, key_node, _ = self.doc.find(path)
         node = key_node if key and key_node is not None else value
         self.add(self.span_of(node), message, code, severity)
+
+    def report(self, exc: ValidationError, settings_at: Mapping[str, JsonPath] | None = None) -> None:
+        for span, message in validation_problems(exc, self.doc, settings_at):
+            self.add(span, message, "invalid")
 
     def span_of(self, node: Any) -> Span:
         """The span of ``node``; the whole document when nothing was found."""
@@ -156,21 +186,22 @@ class _Loader:
     def load(self) -> Config | None:
         doc = self.doc
         for error in doc.errors:
-            self.add(error.span, error.message, "syntax")
+            self.add(error.span, error.message, error.code)
         for span, key in doc.duplicates:
-            self.add(span, f'duplicate key "{key}"; the last one is used', "duplicate-key", "warning")
+            self.add(span, f'duplicate key "{visible(key)}"; the last one is used', "duplicate-key", "warning")
         if doc.errors:
             return None
         if doc.empty:
             self.problems.append(_problem_at_start(self.file, "the workspace file is empty", "empty"))
             return None
-        if not isinstance(doc.value, dict):
+        value: Any = doc.value
+        if not isinstance(value, dict):
             self.add(doc.root_span(), "a workspace file must be a JSON object", "invalid")
             return None
         try:
-            top = _WorkspaceFile.model_validate(doc.value)
+            top = _WorkspaceFile.model_validate(value)
         except ValidationError as exc:
-            self.report(exc, in_settings=False)
+            self.report(exc)
             return None
         folders = self.folders(top.folders)
         settings = self.marshal_settings(top.settings)
@@ -207,16 +238,16 @@ class _Loader:
             if name != key and name.split(".")[0] not in CLIENT_SECTIONS:
                 raw[name] = value
                 self.where[name] = ("settings", key)
-        nested = settings.get(PREFIX[:-1])
+        nested: Any = settings.get(PREFIX[:-1])
         if isinstance(nested, dict):  # VS Code also accepts "mcpMarshal": {"servers": …}
-            for key, value in nested.items():
+            for key, value in cast("dict[str, Any]", nested).items():
                 if key in CLIENT_SECTIONS:
                     continue
                 if key in raw:
                     where = ("settings", PREFIX[:-1], key)
                     self.add_at(
                         where,
-                        f'"{PREFIX}{key}" is set twice; this one is ignored',
+                        f'"{PREFIX}{visible(key)}" is set twice; this one is ignored',
                         "duplicate-key",
                         key=True,
                         severity="warning",
@@ -235,16 +266,16 @@ class _Loader:
         try:
             return MarshalSettings.model_validate(raw, strict=True)
         except ValidationError as exc:
-            self.report(exc, in_settings=True)
+            self.report(exc, self.where)
             return None
 
     def resolve(self, settings: MarshalSettings, folders: tuple[Folder, ...]) -> Config:
-        inputs = {}
+        inputs: dict[str, InputSettings] = {}
         for i, entry in enumerate(settings.inputs):
             if entry.id in inputs:
                 self.add_at(
                     (*self.where["inputs"], i, "id"),
-                    f'input "{entry.id}" is declared twice',
+                    f'input "{visible(entry.id)}" is declared twice',
                     "duplicate-input",
                 )
             inputs[entry.id] = entry
@@ -267,13 +298,16 @@ class _Loader:
 
     def server(self, name: str, s: ServerSettings, settings: MarshalSettings, ctx: VariableContext) -> ServerSpec:
         at = (*self.where["servers"], name)
+        shown = visible(name)
         if not name.strip():
             self.add_at(at, "a server needs a name", "invalid", key=True)
         used: set[str] = set()
+        secrets: set[str] = set()
 
         def sub(value: str, *path: str | int) -> str:
             done = substitute(value, ctx)
             used.update(done.inputs)
+            secrets.update(done.env_values)
             if done.issues:
                 node, _, matched = self.doc.find((*at, *path))
                 for issue in done.issues:
@@ -281,7 +315,7 @@ class _Loader:
                         span = self.doc.string_span(node, issue.start, issue.end)
                     else:  # not reached: every validated string is in the file
                         span = self.doc.root_span()
-                    self.add(span, f'server "{name}": {issue.message}', "variable", issue.severity)
+                    self.add(span, f'server "{shown}": {issue.message}', "variable", issue.severity)
             return done.text
 
         restart = settings.restart.model_copy(update=_overrides(s.restart))
@@ -300,7 +334,7 @@ class _Loader:
             if dep not in settings.servers:
                 self.add_at(
                     (*at, "dependsOn", i),
-                    f'server "{name}" depends on unknown server "{dep}"',
+                    f'server "{shown}" depends on unknown server "{visible(dep)}"',
                     "unknown-server",
                 )
         if isinstance(s, StdioServerSettings):
@@ -311,6 +345,14 @@ class _Loader:
                 key: None if v is None else sub(v, "env", key) if isinstance(v, str) else _number(v)
                 for key, v in s.env.items()
             }
+            secrets.update(v for v in env.values() if v)
+            written = Launch(
+                command=s.command,
+                args=tuple(s.args),
+                env=tuple((k, v if v is None or isinstance(v, str) else _number(v)) for k, v in s.env.items()),
+                env_file=s.env_file,
+                cwd=s.cwd,
+            )
             spec = ServerSpec(
                 type="stdio",
                 command=command,
@@ -318,6 +360,7 @@ class _Loader:
                 env=MappingProxyType(env),
                 env_file=self.path(sub(s.env_file, "envFile")) if s.env_file is not None else None,
                 cwd=self.path(sub(s.cwd, "cwd")) if s.cwd is not None else ctx.folders[0].path,
+                written=written,
                 **common,
             )
         else:
@@ -325,15 +368,18 @@ class _Loader:
             url = sub(s.url, "url")
             if not url.lower().startswith(("http://", "https://")) and "${input:" not in url:
                 after = " once its variables are substituted" if "${" in s.url else ""
-                msg = f'server "{name}": "url" must start with http:// or https://{after}'
+                msg = f'server "{shown}": "url" must start with http:// or https://{after}'
                 self.add_at((*at, "url"), msg, "invalid")
+            headers = {k: sub(v, "headers", k) for k, v in s.headers.items()}
+            secrets.update(v for v in headers.values() if v)
             spec = ServerSpec(
                 type=s.type,
                 url=url,
-                headers=MappingProxyType({k: sub(v, "headers", k) for k, v in s.headers.items()}),
+                headers=MappingProxyType(headers),
+                written=Launch(url=s.url, headers=tuple(s.headers.items())),
                 **common,
             )
-        return _with_inputs(spec, used)
+        return replace(spec, inputs=tuple(sorted(used)), secrets=frozenset(secrets))
 
     def graph(self, servers: Mapping[str, ServerSettings]) -> dag.DependencyGraph:
         graph = dag.DependencyGraph.of(servers)
@@ -341,20 +387,19 @@ class _Loader:
         conflicts = dag.tier_conflicts(servers)
         for name, dep in conflicts:
             at = (*servers_at, name, "dependsOn", list(servers[name].depends_on).index(dep))
-            tier, dep_tier = servers[name].tier, servers[dep].tier
+            tier, dep_tier, shown = servers[name].tier, servers[dep].tier, visible(dep)
             msg = (
-                f'server "{name}" (tier {tier}) depends on "{dep}" (tier {dep_tier}), which starts after'
-                f' every tier-{tier} server; give "{dep}" a lower tier or drop the dependency'
+                f'server "{visible(name)}" (tier {tier}) depends on "{shown}" (tier {dep_tier}), which starts'
+                f' after every tier-{tier} server; give "{shown}" a lower tier or drop the dependency'
             )
             self.add_at(at, msg, "tier")
         # Conflicts are cycles through a tier; they are reported once, above.
         for cycle in graph.cycles(without=conflicts):
-            path = " → ".join((*cycle, cycle[0]))
-            for i, name in enumerate(cycle):
-                nxt = cycle[(i + 1) % len(cycle)]
-                listed = list(servers[name].depends_on)
-                where = ("dependsOn", listed.index(nxt)) if nxt in listed else ("tier",)
-                self.add_at((*servers_at, name, *where), f"dependency cycle: {path}", "cycle")
+            first = cycle.path[0]
+            nxt = cycle.path[1 % len(cycle.path)]
+            listed = list(servers[first].depends_on)
+            where = ("dependsOn", listed.index(nxt)) if nxt in listed else ("tier",)
+            self.add_at((*servers_at, first, *where), cycle_message(cycle), "cycle")
         return graph
 
     # --- helpers -------------------------------------------------------------------------------
@@ -367,40 +412,31 @@ class _Loader:
     def path(self, value: str) -> Path:
         return Path(os.path.normpath(self.base / self.expand_home(value)))
 
-    def report(self, exc: ValidationError, *, in_settings: bool) -> None:
-        """One problem per place in the file; pydantic reports a union's members separately."""
-        seen: set[tuple[int, int, int, int]] = set()
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            if in_settings and loc:  # a MarshalSettings loc; its first part is the key
-                path: Path_ = (*self.where.get(str(loc[0]), ("settings", f"{PREFIX}{loc[0]}")), *loc[1:])
-            else:
-                path = loc
-            value, key = self.walk(path, err["type"])
-            node = key if err["type"] in ("extra_forbidden", "missing") and key is not None else value
-            span = self.span_of(node)
-            place = (span.line, span.character, span.end_line, span.end_character)
-            if place in seen:
-                continue
-            seen.add(place)
-            self.add(span, _message(err, loc, in_settings), "invalid")
 
-    def walk(self, loc: Path_, kind: str) -> tuple[Any, Any]:
-        """Follow a pydantic ``loc`` in the file, skipping parts that are not written there
-        (discriminator tags, union member names). ``missing`` ends at the object that lacks
-        the key; ``union_tag_invalid`` goes on to the ``type`` that names the bad tag."""
-        path: list[str | int] = []
-        for i, part in enumerate(loc):
-            if self.doc.find((*path, part))[2] == len(path) + 1:
-                path.append(part)
-            elif i + 1 < len(loc) and self.doc.find((*path, loc[i + 1]))[2] == len(path) + 1:
-                continue
-            else:
-                break
-        if kind == "union_tag_invalid" and self.doc.find((*path, "type"))[2] == len(path) + 1:
-            path.append("type")
-        value, key, _ = self.doc.find(path)
-        return value, key
+def cycle_message(cycle: dag.Cycle) -> str:
+    """``dependency cycle: a → b → a``, the path cut short (``… and N more``) to stay readable
+    however long the cycle: a 3,000-server ring is one line, not 3,000 names."""
+    names = capped_names([visible(n) for n in cycle.path])
+    text = f"dependency cycle: {' → '.join(names)} → {names[0]}"
+    on_path = set(cycle.path)
+    others = [visible(n) for n in cycle.members if n not in on_path]
+    if others:
+        text += f" ({len(others)} more caught in it: {', '.join(capped_names(others))})"
+    return text
+
+
+def capped_names(names: Sequence[str], most: int = 8, width: int = 100) -> list[str]:
+    """The first names that fit in ``most`` names and ``width`` characters, then ``… and N more``."""
+    shown: list[str] = []
+    length = 0
+    for name in names:
+        if len(shown) == most or (shown and length + len(name) > width):
+            break
+        shown.append(name)
+        length += len(name) + 3
+    if len(shown) < len(names):
+        shown.append(f"… and {len(names) - len(shown)} more")
+    return shown
 
 
 def _overrides(model: BaseModel | None) -> dict[str, Any]:
@@ -412,74 +448,3 @@ def _number(value: float) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _with_inputs(spec: ServerSpec, used: set[str]) -> ServerSpec:
-    return replace(spec, inputs=tuple(sorted(used))) if used else spec
-
-
-_SIGNS = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}
-_TYPES = {
-    "string_type": "must be a string",
-    "int_type": "must be an integer",
-    "float_type": "must be a number",
-    "bool_type": "must be true or false",
-    "list_type": "must be an array",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "string_too_short": "must not be empty",
-    "none_required": "must be null",
-}
-
-
-def _message(err: Any, loc: Path_, in_settings: bool) -> str:
-    """A pydantic error in the user's words: which server or setting, which field, what is
-    wrong. Never includes the offending value (it may be a secret)."""
-    kind, ctx = err["type"], err.get("ctx") or {}
-    parts = list(loc)
-    subject, tag = "", None
-    if in_settings and parts:
-        if kind == "extra_forbidden" and len(parts) == 1:
-            return f'unknown setting "{PREFIX}{parts[0]}"'
-        head = parts.pop(0)
-        if head == "servers" and parts:
-            subject = f'server "{parts.pop(0)}"'
-            if parts and parts[0] in ("stdio", "http"):
-                tag = parts.pop(0)
-        else:
-            subject = f'"{PREFIX}{head}"'
-    if kind == "extra_forbidden":
-        return f"{subject}: unknown field {_field(parts)}" if subject else f"unknown field {_field(parts)}"
-    if kind == "union_tag_invalid":
-        return f'{subject}: unknown type "{ctx.get("tag")}" (expected "stdio", "http" or "sse")'
-    if kind == "union_tag_not_found":
-        return f'{subject} must be an object with "command" (stdio) or "url" (http, sse)'
-    while parts and parts[-1] in ("str", "int", "float", "none"):  # union member names
-        parts.pop()
-    field = _field(parts)
-    if kind == "missing":
-        need = f'"{parts[-1]}" is required' if parts else "a value is required"
-        what = {"stdio": " for a stdio server", "http": " for an http server"}.get(tag or "", "")
-        return f"{subject}: {need}{what}" if subject else need
-    if field == '"tier"' and kind in ("int_type", "greater_than_equal"):
-        phrase = "must be an integer ≥ 0"
-    elif kind == "string_pattern_mismatch" and parts and parts[-1] == "url":
-        phrase = "must start with http:// or https://"
-    elif kind == "literal_error":
-        phrase = f"must be {ctx.get('expected')}"
-    elif kind in _SIGNS:
-        bound = next(iter(ctx.values()), "")
-        phrase = f"must be {_SIGNS[kind]} {bound}"
-    else:
-        phrase = _TYPES.get(kind, err["msg"].lower())
-    if subject and field:
-        return f"{subject}: {field} {phrase}"
-    return f"{subject or field} {phrase}".strip()
-
-
-def _field(parts: Sequence[str | int]) -> str:
-    if not parts:
-        return ""
-    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
-    return f'"{text}"'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mcp_marshal.config import LoadResult, Problem, load_workspace
@@ -17,18 +18,24 @@ def load(text: str, **kw: object) -> LoadResult:
     return load_workspace(WS, text=text, **kw)  # type: ignore[arg-type]
 
 
+def lsp_lines(text: str) -> list[str]:
+    """The lines of ``text`` as an LSP client counts them: ``\n``, ``\r\n`` and ``\r`` end one."""
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def at(text: str, needle: str, nth: int = 0) -> tuple[int, int, int, int]:
-    """(line, character, end_line, end_character) of the nth ``needle``, in UTF-16 units."""
+    """(line, character, end_line, end_character) of the nth ``needle``, in LSP lines and UTF-16 units."""
     index = -1
     for _ in range(nth + 1):
         index = text.index(needle, index + 1)
-    before = text[:index]
-    line = before.count("\n")
-    start = before[before.rfind("\n") + 1 :]
-    char = len(start.encode("utf-16-le")) // 2
-    width = len(needle.encode("utf-16-le")) // 2
-    assert "\n" not in needle
-    return line, char, line, char + width
+    before = lsp_lines(text[:index])
+    line, char = len(before) - 1, units(before[-1])
+    assert len(lsp_lines(needle)) == 1
+    return line, char, line, char + units(needle)
 
 
 def where(p: Problem) -> tuple[int, int, int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_marshal.config.jsonc import parse_jsonc
+from mcp_marshal.config.jsonc import MAX_DEPTH, parse_jsonc
 
 
 def test_comments_and_trailing_commas_are_accepted() -> None:
@@ -92,3 +92,65 @@ def test_string_span_points_inside_a_string_without_escapes() -> None:
     assert node is not None
     whole = escaped.string_span(node, 3, 9)
     assert (whole.character, whole.end_character) == (6, 17)  # falls back to the whole string
+
+
+@pytest.mark.parametrize("br", ["\n", "\r\n", "\r"])
+def test_lines_end_where_an_lsp_client_ends_them(br: str) -> None:
+    doc = parse_jsonc("{" + br + '  "a": 1,' + br + br + '  "b": [true]' + br + "}")
+    value, _, _ = doc.find(["b", 0])
+    assert value is not None and doc.line_count == 5
+    span = doc.span(value)
+    assert (span.line, span.character, span.end_line, span.end_character, span.column) == (3, 8, 3, 12, 9)
+    [error] = parse_jsonc("{" + br + '  "a": 1' + br + '  "b": 2' + br + "}").errors
+    assert (error.span.line, error.span.character) == (2, 2)
+
+
+def test_a_lone_cr_never_puts_a_position_past_its_line() -> None:
+    text = '{"settings": {\r"x": [1,,2]}}'  # the second line is 13 characters long
+    [error] = parse_jsonc(text).errors
+    assert (error.span.line, error.span.character, error.span.end_line, error.span.end_character) == (1, 8, 1, 9)
+    doc = parse_jsonc('{"a":\r"x"\r}')
+    value, _, _ = doc.find(["a"])
+    assert value is not None
+    span = doc.span(value)
+    assert (span.line, span.character, span.end_line, span.end_character) == (1, 0, 1, 3)
+
+
+def test_spans_count_utf16_after_a_cr_and_a_lone_surrogate() -> None:
+    # An editor buffer (not a file) may hold a lone surrogate: one UTF-16 unit, never an exception.
+    doc = parse_jsonc('{"\ud800": "\ud800", "b": 1,\r"🚀": 2}')
+    assert doc.value == {"\ud800": "\ud800", "b": 1, "🚀": 2}
+    value, _, _ = doc.find(["b"])
+    assert value is not None and (doc.span(value).character, doc.span(value).column) == (16, 17)
+    value, _, _ = doc.find(["🚀"])
+    assert value is not None and (doc.span(value).line, doc.span(value).character) == (1, 6)
+
+
+@pytest.mark.parametrize(("open_", "close"), [("[", "]"), ('{"k":', "}")])
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 500, 100_000])
+def test_too_deep_is_a_problem_where_the_limit_is_passed(open_: str, close: str, depth: int) -> None:
+    doc = parse_jsonc(open_ * depth + "1" + close * depth)
+    assert doc.value is None
+    [error] = doc.errors
+    at = len(open_) * MAX_DEPTH  # the bracket that opens level MAX_DEPTH + 1
+    assert (error.code, error.span.line, error.span.character, error.span.end_character) == ("too-deep", 0, at, at + 1)
+    assert str(MAX_DEPTH) in error.message
+
+
+def test_the_deepest_allowed_value_is_built() -> None:
+    doc = parse_jsonc("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    assert doc.errors == []
+    value = doc.value
+    for _ in range(MAX_DEPTH - 1):
+        (value,) = value
+    assert value == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000, '{"a":' + "[" * 50_000 + "1,,2" + "]" * 50_000 + "}", "[" * 50_000 + "1,]" * 50_000],
+    ids=["unclosed", "error-at-the-bottom", "trailing-commas-all-the-way-down"],
+)
+def test_deep_broken_documents_give_one_syntax_problem(text: str) -> None:
+    doc = parse_jsonc(text)
+    assert doc.value is None and len(doc.errors) == 1
