@@ -26,6 +26,8 @@ from mcp_marshal.events import (
     ServerRemoved,
     ServiceDegraded,
     StartPlanned,
+    SupervisedElsewhere,
+    SupervisionTaken,
     TelemetryDropped,
 )
 
@@ -126,5 +128,18 @@ def _(event: ServiceDegraded) -> str:
 
 
 @describe.register
+def _(event: SupervisedElsewhere) -> str:
+    pid = "?" if event.pid is None else event.pid
+    return f"supervised by {event.kind} (pid {pid}): its servers are used here, and supervised here once it ends"
+
+
+@describe.register
+def _(event: SupervisionTaken) -> str:
+    return "the process that supervised this file ended: supervising it here now"
+
+
+@describe.register
 def _(event: GatewayServing) -> str:
+    if event.url is None:
+        return "gateway: stopped serving"
     return f"gateway: {plural(len(event.servers), 'server')} at {event.url}/mcp/<server> (see `mcp-marshal gateway`)"

@@ -191,10 +191,27 @@ class ServiceDegraded(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class GatewayServing(Event):
-    """The gateway serves ``servers`` at ``{url}/mcp/<server>`` (the token is never in an event)."""
+class SupervisedElsewhere(Event):
+    """Another process (``kind``, ``pid``) supervises this workspace file: this one starts
+    nothing, shows that process's servers (its gateway at ``url``, once it serves) and takes
+    over when it ends."""
 
-    url: str
+    pid: int | None
+    kind: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionTaken(Event):
+    """The process that supervised this file ended; this one supervises it from now on."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayServing(Event):
+    """The gateway serves ``servers`` at ``{url}/mcp/<server>`` (the token is never in an event);
+    ``url`` None: it stopped serving (the workspace lost trust, or the gateway was disabled)."""
+
+    url: str | None
     servers: tuple[str, ...]
 
 

@@ -23,9 +23,17 @@ from mcp_marshal.config.models import Config
 from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.reload_plan import ReloadPlan, plan_reload
 from mcp_marshal.errors import NotNow
-from mcp_marshal.events import ConfigRejected, ConfigReloaded, EventBus, ServiceDegraded, StartPlanned
+from mcp_marshal.events import (
+    ConfigRejected,
+    ConfigReloaded,
+    EventBus,
+    ServiceDegraded,
+    StartPlanned,
+    SupervisedElsewhere,
+    SupervisionTaken,
+)
 from mcp_marshal.file_watch import watch_file
-from mcp_marshal.gateway.discovery import Claim, claim
+from mcp_marshal.gateway.discovery import AlreadySupervised, Claim, claim
 from mcp_marshal.locks.workspace import WorkspaceLeases
 from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.redact import Redactor
@@ -41,6 +49,25 @@ class NotTrusted(NotNow):
 
 class NotRunning(NotNow):
     code = "not-running"
+
+
+class SupervisedByOther(NotNow):
+    """Another process supervises the file; this one follows it."""
+
+    code = "supervised-elsewhere"
+
+
+TAKEOVER_CHECK_S = 1.0
+
+
+def _pid(owner: dict[str, Any]) -> int | None:
+    pid = owner.get("pid")
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+
+def _url(owner: dict[str, Any]) -> str | None:
+    url = owner.get("url")
+    return url if isinstance(url, str) and url else None
 
 
 class Feature(Protocol):
@@ -77,7 +104,10 @@ class Supervisor:
         watch: bool = True,
         kind: str = "mcp-marshal",
         leases: WorkspaceLeases | None = None,
+        attach: bool = False,
     ) -> None:
+        """``attach``: when another process supervises the file, follow it (start nothing, show
+        its servers, take over when it ends) instead of raising ``AlreadySupervised``."""
         from mcp_marshal.gateway.feature import Gateway
 
         self.file = file
@@ -101,6 +131,9 @@ class Supervisor:
         self._lock = asyncio.Lock()
         self._closed = False
         self._claim: Claim | None = None
+        self._attach = attach
+        self.elsewhere: dict[str, Any] | None = None
+        """What the supervising process published (pid, kind, url) while another one supervises."""
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -185,8 +218,10 @@ class Supervisor:
     async def _configure(self, config: Config) -> None:
         self.redactor.add_config(config)
         for feature in self.features:
+            # Following another supervisor: its gateway serves the servers, ours must not.
+            trusted = self.trusted and not (feature is self.gateway and self.elsewhere is not None)
             try:
-                await feature.configure(config, trusted=self.trusted)
+                await feature.configure(config, trusted=trusted)
             except Exception:  # a feature that cannot follow (a store down) says so itself
                 log.exception("configuring %s failed", type(feature).__name__)
 
@@ -213,24 +248,69 @@ class Supervisor:
 
     # --- trust and start ---------------------------------------------------------------------
 
-    def _take_claim(self) -> None:
-        """Become the one supervisor of this file (``AlreadySupervised`` if another is)."""
+    def _take_claim(self) -> bool:
+        """Become the one supervisor of this file: ``AlreadySupervised`` if another is, or, in
+        attach mode, follow that one and return False."""
         if self._claim is not None:
-            return
+            return True
+        if self.elsewhere is not None:
+            return False
         try:
             self._claim = claim(self.file, self.kind)
         except StateUnavailable as exc:  # no way to coordinate: supervise anyway, and say so
             self.bus.publish(ServiceDegraded("single-supervisor check", str(exc)))
-            return
+            return True
+        except AlreadySupervised as exc:
+            if not self._attach:
+                raise
+            self._follow(exc.owner)
+            return False
         self.gateway.publish = self._claim.publish
+        return True
+
+    def _follow(self, owner: dict[str, Any]) -> None:
+        self._follow_info(owner)
+        self.spawn(self._await_takeover(), "takeover")
+
+    async def _await_takeover(self) -> None:
+        """Check once a second whether the supervising process ended (its lock is free): then
+        supervise here. A lock cannot be awaited without a thread that outlives shutdown."""
+        while not self._closed:
+            await asyncio.sleep(TAKEOVER_CHECK_S)
+            async with self._lock:
+                try:
+                    self._claim = claim(self.file, self.kind)
+                except AlreadySupervised as exc:
+                    if _url(exc.owner) != _url(self.elsewhere or {}):  # its gateway started, or moved
+                        self._follow_info(exc.owner)
+                    continue
+                except StateUnavailable:
+                    continue
+                self.gateway.publish = self._claim.publish
+                self.elsewhere = None
+                self.bus.publish(SupervisionTaken())
+                if self.config is not None:
+                    await self._configure(self.config)
+            if self.trusted:
+                await self.start()
+            return
+
+    def _follow_info(self, owner: dict[str, Any]) -> None:
+        self.elsewhere = owner
+        self.bus.publish(SupervisedElsewhere(_pid(owner), str(owner.get("kind") or "another process"), _url(owner)))
 
     async def trust(self) -> None:
-        """Accept the workspace: open what waited for trust and start the servers."""
+        """Accept the workspace: open what waited for trust and start the servers (unless
+        another process supervises them: then only remember the trust, for a takeover)."""
         if not self.trusted:
-            self._take_claim()
             self.trusted = True
+            claimed = self._take_claim()
             if self.config is not None:
                 await self._configure(self.config)
+            if not claimed:
+                return
+        if self.elsewhere is not None:
+            return
         await self.start()
 
     async def start(self) -> None:
@@ -240,6 +320,8 @@ class Supervisor:
             raise NotRunning(f"{self.file.name} has no valid configuration (see its problems)")
         if not self.trusted:
             raise NotTrusted(f"{self.file.name} is not trusted yet: trust it first")
+        if self.elsewhere is not None:
+            raise SupervisedByOther(self._elsewhere_text())
         async with self._lock:
             if self._owner is None:
                 entered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -284,8 +366,15 @@ class Supervisor:
 
     # --- views -------------------------------------------------------------------------------
 
+    def _elsewhere_text(self) -> str:
+        owner = self.elsewhere or {}
+        kind, pid = owner.get("kind") or "another process", _pid(owner)
+        return f"{self.file.name} is supervised by {kind} (pid {'?' if pid is None else pid}): use it"
+
     def require_orchestrator(self) -> Orchestrator:
         if self.orchestrator is None:
+            if self.elsewhere is not None:
+                raise SupervisedByOther(self._elsewhere_text())
             if not self.trusted:
                 raise NotTrusted(f"{self.file.name} is not trusted yet: trust it first")
             raise NotRunning(f"the servers of {self.file.name} are not running (see the file's problems)")

@@ -22,6 +22,7 @@ SERVER_REMOVED = "mcpMarshal/serverRemoved"
 SERVER_FAILED = "mcpMarshal/serverFailed"
 LOCK_CHANGED = "mcpMarshal/lockChanged"
 RESOLVE_INPUT = "mcpMarshal/resolveInput"
+GATEWAY_CHANGED = "mcpMarshal/gatewayChanged"
 
 
 class WireModel(BaseModel):
@@ -53,6 +54,13 @@ class ServerSnapshot(WireModel):
     stderr_tail: list[str] = Field(default_factory=list, description="Its last stderr lines, redacted.")
     depends_on: list[str] = Field(default_factory=list)
     auto_start: bool = True
+    needs_approval: bool = Field(
+        default=False, description="Its launch changed since the user approved it: not started until approved."
+    )
+    changed: list[str] = Field(
+        default_factory=list,
+        description="What changed since its approval (new, command, args, env, envFile, cwd, url, headers).",
+    )
 
 
 class ServerStateChangedParams(WireModel):
@@ -93,10 +101,22 @@ class ServerFailedParams(WireModel):
     stderr_tail: list[str] = Field(default_factory=list)
 
 
+class GatewayOwner(WireModel):
+    """Another process supervises this workspace file; its gateway serves these servers."""
+
+    pid: int | None = None
+    kind: str = ""
+
+
 class ListServersResult(WireModel):
+    """``listServers``. ``owner``: another process supervises the file, and ``servers`` are its
+    (as it last answered; empty with ``reason`` when it cannot be asked)."""
+
     workspace_file: str | None = Field(default=None, alias="workspaceFile")
     trusted: bool = False
     servers: list[ServerSnapshot] = Field(default_factory=lambda: list[ServerSnapshot]())
+    owner: GatewayOwner | None = None
+    reason: str | None = None
 
 
 class ServersResult(WireModel):
@@ -119,6 +139,42 @@ class ReloadResult(WireModel):
     plan: dict[str, list[str]] | None = Field(default=None, description="start / stop / restart / update / unchanged.")
     problems: list[str] = Field(default_factory=list, description="Formatted problems (errors and warnings).")
     reason: str | None = None
+
+
+class ApproveResult(WireModel):
+    """``approveServers``: which servers were approved (and started), and every server after."""
+
+    approved: list[str]
+    servers: list[ServerSnapshot]
+
+
+# --- gateway -----------------------------------------------------------------------------------
+
+
+class GatewayEndpoint(WireModel):
+    name: str
+    url: str
+
+
+class GatewayResult(WireModel):
+    """``mcpMarshal.gateway``: where agents reach the supervised servers. ``token`` is the bearer
+    token every request needs: hand it to an MCP client, never show or log it. ``url`` is null
+    while nothing serves (``reason`` says why)."""
+
+    url: str | None = None
+    token: str | None = None
+    servers: list[GatewayEndpoint] = Field(default_factory=lambda: list[GatewayEndpoint]())
+    marshal: str | None = Field(default=None, description="The /mcp/marshal endpoint (servers and lease tools).")
+    owner: GatewayOwner | None = None
+    reason: str | None = None
+
+
+class GatewayChangedParams(WireModel):
+    """``mcpMarshal/gatewayChanged``: the gateway started, stopped or serves other servers; ask
+    ``mcpMarshal.gateway`` for the endpoints and token."""
+
+    url: str | None = None
+    servers: list[str] = Field(default_factory=list)
 
 
 # --- leases ------------------------------------------------------------------------------------
@@ -261,6 +317,11 @@ MODELS: tuple[type[WireModel], ...] = (
     InitializationOptions,
     ResolveInputParams,
     ResolveInputResult,
+    ApproveResult,
+    GatewayEndpoint,
+    GatewayOwner,
+    GatewayResult,
+    GatewayChangedParams,
 )
 
 
@@ -276,6 +337,7 @@ def schema() -> dict[str, Any]:
         "serverFailed": SERVER_FAILED,
         "lockChanged": LOCK_CHANGED,
         "resolveInput": RESOLVE_INPUT,
+        "gatewayChanged": GATEWAY_CHANGED,
     }
     return {**top, "x-methods": methods}
 

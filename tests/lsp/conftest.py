@@ -67,6 +67,8 @@ class Recorder:
         self.removed: list[dict[str, Any]] = []
         self.server_logs: list[dict[str, Any]] = []
         self.failed: list[dict[str, Any]] = []
+        #: mcpMarshal/gatewayChanged payloads
+        self.gateway: list[dict[str, Any]] = []
         self.prompts: list[types.ShowMessageRequestParams] = []
         self.input_requests: list[dict[str, Any]] = []
         #: title to answer each prompt with, chosen by its message; None dismisses it
@@ -84,7 +86,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _record(lsp_client: LanguageClient) -> None:
+def record(lsp_client: LanguageClient) -> None:
     """Answer and record what pytest-lsp leaves out: our notifications, prompts, input requests."""
     rec = Recorder()
     lsp_client.rec = rec  # type: ignore[attr-defined]
@@ -109,6 +111,10 @@ def _record(lsp_client: LanguageClient) -> None:
     def on_failed(ls: LanguageClient, params: Any) -> None:
         rec.failed.append(_plain(params))
 
+    @lsp_client.feature("mcpMarshal/gatewayChanged")
+    def on_gateway(ls: LanguageClient, params: Any) -> None:
+        rec.gateway.append(_plain(params))
+
     @lsp_client.feature(types.TELEMETRY_EVENT)
     def on_telemetry(ls: LanguageClient, params: Any) -> None:
         rec.telemetry.append(_plain(params))
@@ -129,7 +135,7 @@ def _record(lsp_client: LanguageClient) -> None:
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=SERVER_ENV))
 async def client(lsp_client: LanguageClient):
-    _record(lsp_client)
+    record(lsp_client)
     yield
     if lsp_client.capabilities is not None:
         await asyncio.wait_for(lsp_client.shutdown_session(), TIMEOUT)
@@ -226,7 +232,7 @@ UNWRITABLE_STATE = "/etc/hostname/state"
     )
 )
 async def client_without_state(lsp_client: LanguageClient):
-    _record(lsp_client)
+    record(lsp_client)
     yield
     if lsp_client.capabilities is not None:
         await asyncio.wait_for(lsp_client.shutdown_session(), TIMEOUT)

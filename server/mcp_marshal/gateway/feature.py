@@ -86,6 +86,9 @@ class Gateway:
         self._uvicorn: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
         self.url: str | None = None
+        self.token: str | None = None
+        """The bearer token agents need, while serving (never in an event or a log)."""
+        self._announced: tuple[str | None, tuple[str, ...]] = (None, ())
         self.publish: Callable[[str, list[str]], None] = lambda url, servers: None
         """Told the base URL and server names whenever they change (the supervisor's claim)."""
         self._unsubscribe = bus.subscribe(self._on_event)
@@ -125,6 +128,7 @@ class Gateway:
         self._app.allowed = allowed_hosts(settings.host, port)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         self.url = f"http://{host}:{port}"
+        self.token = token
         self._uvicorn = _Uvicorn(self._app, sock)
         self._task = asyncio.create_task(self._uvicorn.serve(), name="gateway-http")
 
@@ -147,7 +151,19 @@ class Gateway:
         if self.url is not None:
             names = sorted(self._hubs)
             self.publish(self.url, names)
-            self._bus.publish(GatewayServing(self.url, tuple(names)))
+            self._announce(GatewayServing(self.url, tuple(names)))
+
+    def _announce(self, serving: GatewayServing) -> None:
+        """Publish what is served when it changed (a reload that changes no server says nothing)."""
+        if (serving.url, serving.servers) != self._announced:
+            self._announced = (serving.url, serving.servers)
+            self._bus.publish(serving)
+
+    def endpoints(self) -> dict[str, str]:
+        """Every served server's endpoint (``marshal`` included), while serving."""
+        if self.url is None:
+            return {}
+        return {name: f"{self.url}/mcp/{name}" for name in self._names()}
 
     def _served(self, name: str) -> Hub | PrivatePool | RemoteRelay | MarshalServer | None:
         return self._marshal if name == NAME else self._hubs.get(name)
@@ -188,7 +204,10 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await self._task
         self._uvicorn = self._task = self._app = None
+        if self.url is not None:
+            self._announce(GatewayServing(None, ()))
         self.url = None
+        self.token = None
         hubs, self._hubs = self._hubs, {}
         await asyncio.gather(*(hub.close() for hub in hubs.values()), self._marshal.close(), return_exceptions=True)
 

@@ -66,7 +66,7 @@ TOOLS = [
         "list_servers",
         "The workspace's MCP servers and their state (ready, starting, backoff, failed...), with why a "
         "server is not ready.",
-        {},
+        {"full": {"type": "boolean", "description": "Every field of each server, as the editor shows it."}},
         [],
         {"type": "object", "properties": {"servers": {"type": "array", "items": {"type": "object"}}}},
     ),
@@ -249,8 +249,13 @@ class MarshalServer:
         return orchestrator
 
     async def _tool_list_servers(self, session: AgentSession, args: dict[str, Any]) -> dict[str, Any]:
+        full = args.get("full", False)
+        if not isinstance(full, bool):
+            raise ToolError("full must be true or false")
         fields = ("name", "type", "state", "pid", "restarts", "uptime_s", "last_error", "protocol_version")
         snaps = self._running().snapshot()
+        if full:
+            return {"servers": [s.to_dict() for s in snaps]}
         return {"servers": [{k: v for k, v in s.to_dict().items() if k in fields} for s in snaps]}
 
     async def _tool_server_logs(self, session: AgentSession, args: dict[str, Any]) -> dict[str, Any]:

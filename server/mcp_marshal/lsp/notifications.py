@@ -16,6 +16,7 @@ from pygls.lsp.server import LanguageServer
 from mcp_marshal.describe import describe
 from mcp_marshal.events import (
     Event,
+    GatewayServing,
     LeaseEvent,
     LeaseExpired,
     ServerLog,
@@ -25,10 +26,12 @@ from mcp_marshal.events import (
 )
 from mcp_marshal.token_bucket import TokenBucket
 from mcp_marshal.wire import (
+    GATEWAY_CHANGED,
     LOCK_CHANGED,
     SERVER_LOG,
     SERVER_REMOVED,
     SERVER_STATE_CHANGED,
+    GatewayChangedParams,
     LockChangedParams,
     ServerLogParams,
     ServerRemovedParams,
@@ -70,6 +73,9 @@ class EventForwarder:
             self._forward_log(event)
         elif isinstance(event, ServerRemoved):
             self._ls.protocol.notify(SERVER_REMOVED, ServerRemovedParams(name=event.name).to_dict())
+        elif isinstance(event, GatewayServing):
+            params = GatewayChangedParams(url=event.url, servers=list(event.servers))
+            self._ls.protocol.notify(GATEWAY_CHANGED, params.to_dict())
         elif isinstance(event, LeaseEvent):
             fields = {
                 "event": event.kind,

@@ -19,8 +19,17 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from mcp_marshal.config import load_workspace
+from mcp_marshal.describe import describe
 from mcp_marshal.errors import UserError
-from mcp_marshal.events import ConfigRejected, ConfigReloaded, Event, EventBus, ServerFailed
+from mcp_marshal.events import (
+    ConfigRejected,
+    ConfigReloaded,
+    Event,
+    EventBus,
+    ServerFailed,
+    SupervisedElsewhere,
+    SupervisionTaken,
+)
 from mcp_marshal.locks.workspace import WorkspaceLeases
 from mcp_marshal.lsp.diagnostics import Diagnostics
 from mcp_marshal.lsp.inputs import InputResolver
@@ -57,6 +66,7 @@ class WorkspaceSession:
             input_resolver=InputResolver(ls),
             trusted=options.trusted,
             kind="the MCP Marshal language server",
+            attach=True,  # a second window on the file uses the first one's servers
         )
         self.diagnostics = Diagnostics(ls, file, syntax=options.syntax_diagnostics)
         self.opened = asyncio.Event()
@@ -65,6 +75,7 @@ class WorkspaceSession:
         self._stop = asyncio.Event()
         self._owner: asyncio.Task[None] | None = None
         self._asked_trust = False
+        self._told_elsewhere = False
         self._closed = False
         forwarder = EventForwarder(ls, snapshot=self._snapshot, views=options.views)
         self._unsubscribe = [self.bus.subscribe(forwarder), self.bus.subscribe(self._on_event)]
@@ -188,6 +199,12 @@ class WorkspaceSession:
             self._after_valid_config()
         elif isinstance(event, ServerFailed):
             self._server_failed(event)
+        elif isinstance(event, SupervisedElsewhere) and not self._told_elsewhere:  # once, not per url change
+            self._told_elsewhere = True
+            self.show(types.MessageType.Info, f"MCP: {self.file.name} is {describe(event)}")
+        elif isinstance(event, SupervisionTaken):
+            self._told_elsewhere = False
+            self.show(types.MessageType.Info, f"MCP: {self.file.name}: {describe(event)}")
 
     def _server_failed(self, event: ServerFailed) -> None:
         message = f"MCP server '{event.name}' failed: {event.reason}"

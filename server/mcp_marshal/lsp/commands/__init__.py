@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pygls.lsp.server import LanguageServer
 
-from mcp_marshal.lsp.commands import locks, servers, telemetry
+from mcp_marshal.lsp.commands import gateway, locks, servers, telemetry
 from mcp_marshal.lsp.commands.args import Command, register
 
-MODULES = (servers, locks, telemetry)
+MODULES = (servers, locks, telemetry, gateway)
 
 
 def register_all(server: LanguageServer) -> None:

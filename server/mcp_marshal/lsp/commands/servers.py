@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from mcp_marshal.errors import NotNow
 from mcp_marshal.lsp.commands.args import Args, Command
+from mcp_marshal.lsp.commands.gateway import owner_call, owner_of, owner_servers
+from mcp_marshal.supervise.mcp_stdio import as_dict
 from mcp_marshal.wire import ListServersResult, ReloadResult, ServersResult, ShowLogsResult
 
 if TYPE_CHECKING:
@@ -16,7 +19,14 @@ async def list_servers(session: WorkspaceSession | None, args: Args) -> dict[str
     args.at_most(0)
     if session is None:
         return ListServersResult.model_validate({}).to_dict()
-    fields = {"workspaceFile": str(session.file), "trusted": session.trusted, "servers": session.supervisor.snapshots()}
+    fields: dict[str, Any] = {"workspaceFile": str(session.file), "trusted": session.trusted}
+    if (owner := owner_of(session)) is not None:  # a window following another supervisor shows its servers
+        try:
+            fields |= {"servers": await owner_servers(session), "owner": owner}
+        except NotNow as exc:
+            fields |= {"servers": session.supervisor.snapshots(), "owner": owner, "reason": str(exc)}
+    else:
+        fields["servers"] = session.supervisor.snapshots()
     return ListServersResult.model_validate(fields).to_dict()
 
 
@@ -35,7 +45,10 @@ async def stop_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
 
 
 async def restart_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
-    return (await session.supervisor.require_orchestrator().restart(_name(args))).to_dict()
+    name = _name(args)
+    if owner_of(session) is not None:  # the supervising process restarts it
+        return as_dict((await owner_call(session, "restart_server", {"server": name})).get("server"))
+    return (await session.supervisor.require_orchestrator().restart(name)).to_dict()
 
 
 async def restart_all(session: WorkspaceSession, args: Args) -> dict[str, Any]:
