@@ -20,6 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from mcp_marshal.errors import UserError
+
 if TYPE_CHECKING:
     from rich.text import Text
 
@@ -87,7 +89,7 @@ def run_tail(args: argparse.Namespace) -> int:
         reconfigure(errors="backslashreplace")
     try:
         path = resolve_file(args.file, args.workspace)
-    except ValueError as exc:  # WorkspaceNotFound and friends: a user error, said in their terms
+    except (UserError, ValueError) as exc:  # WorkspaceNotFound and friends: said in the user's terms
         print(f"mcp-marshal: {exc}", file=sys.stderr)
         return 2
     show = _json_printer(sys.stdout) if args.json else _pretty_printer()
