@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import singledispatch
 
 from mcp_marshal.events import (
+    ApprovalNeeded,
     ConfigRejected,
     ConfigReloaded,
     Event,
@@ -24,6 +25,7 @@ from mcp_marshal.events import (
     ServerFailed,
     ServerReady,
     ServerRemoved,
+    ServersApproved,
     ServiceDegraded,
     StartPlanned,
     SupervisedElsewhere,
@@ -91,7 +93,8 @@ def _(event: ServerRemoved) -> str:
 @describe.register
 def _(event: ConfigReloaded) -> str:
     warnings = f" ({plural(len(event.problems), 'warning')})" if event.problems else ""
-    return f"configuration reloaded: {event.plan.summary()}{warnings}"
+    held = f"; {len(event.held)} wait for approval: {', '.join(event.held)}" if event.held else ""
+    return f"configuration reloaded: {event.plan.summary()}{held}{warnings}"
 
 
 @describe.register
@@ -125,6 +128,22 @@ def _(event: TelemetryDropped) -> str:
 @describe.register
 def _(event: ServiceDegraded) -> str:
     return f"{event.service} unavailable: {event.reason}"
+
+
+@describe.register
+def _(event: ApprovalNeeded) -> str:
+    listed = "; ".join(f"{name} ({describe_change(changed)})" for name, changed in event.servers)
+    return f"needs approval before it runs: {listed}"
+
+
+def describe_change(changed: tuple[str, ...]) -> str:
+    """``new``, or which launch fields changed (``args, env changed``)."""
+    return "new" if changed == ("new",) else f"{', '.join(changed)} changed"
+
+
+@describe.register
+def _(event: ServersApproved) -> str:
+    return f"approved: {', '.join(event.names)}"
 
 
 @describe.register

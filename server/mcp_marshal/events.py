@@ -92,6 +92,22 @@ class ServerRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalNeeded(Event):
+    """These servers' launches are new or changed since the user approved them: they are not
+    started until approved. ``servers``: (name, what changed), e.g. ("db", ("args",)); only
+    the ones that were not already waiting for approval."""
+
+    servers: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServersApproved(Event):
+    """The user approved these servers' current launches (they start if ``autoStart``)."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ServerFailed(Event):
     name: str
     reason: str
@@ -130,6 +146,8 @@ class ConfigReloaded(Event):
 
     plan: ReloadPlan
     problems: tuple[Problem, ...] = ()
+    held: tuple[str, ...] = ()
+    """Servers the plan starts or restarts that wait for the user's approval instead."""
 
 
 @dataclass(frozen=True, slots=True)

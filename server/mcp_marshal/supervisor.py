@@ -18,15 +18,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from mcp_marshal.approvals import Approvals, Pending
 from mcp_marshal.config import LoadResult, load_workspace
 from mcp_marshal.config.models import Config
 from mcp_marshal.config.problems import Problem
 from mcp_marshal.config.reload_plan import ReloadPlan, plan_reload
 from mcp_marshal.errors import NotNow
 from mcp_marshal.events import (
+    ApprovalNeeded,
     ConfigRejected,
     ConfigReloaded,
     EventBus,
+    ServersApproved,
     ServiceDegraded,
     StartPlanned,
     SupervisedElsewhere,
@@ -37,7 +40,7 @@ from mcp_marshal.gateway.discovery import AlreadySupervised, Claim, claim
 from mcp_marshal.locks.workspace import WorkspaceLeases
 from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.redact import Redactor
-from mcp_marshal.supervise.orchestrator import InputResolver, Orchestrator
+from mcp_marshal.supervise.orchestrator import InputResolver, Orchestrator, UnknownServerError
 from mcp_marshal.wire import ServerSnapshot
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,11 @@ class Supervisor:
         self._closed = False
         self._claim: Claim | None = None
         self._attach = attach
+        self.approvals = Approvals(file)
+        self.pending: dict[str, Pending] = {}
+        """Servers of the current configuration whose launch the user has not approved."""
+        self._unannounced: list[Pending] = []
+        self._watching_approvals = False
         self.elsewhere: dict[str, Any] | None = None
         """What the supervising process published (pid, kind, url) while another one supervises."""
 
@@ -213,7 +221,70 @@ class Supervisor:
         result = load_workspace(self.file)
         if result.config is not None:
             self.config = result.config
+            self._refresh_pending(result.config)
         return result
+
+    # --- approval (trust per server) ---------------------------------------------------------
+
+    def _refresh_pending(self, config: Config) -> list[str]:
+        """Recompute what awaits approval; announce what newly does (once trusted). Returns the
+        servers no longer pending."""
+        before = self.pending
+        self.pending = self.approvals.pending(config)
+        self._unannounced = [p for n, p in self.pending.items() if before.get(n) != p]
+        return [n for n in before if n not in self.pending and n in config.servers]
+
+    def _announce_pending(self) -> None:
+        """Say what newly awaits approval (once trusted and running: before, trust() says it),
+        after the reload that stopped its old launch, so an approval starts the new one."""
+        new, self._unannounced = self._unannounced, []
+        if new and self.trusted and self.orchestrator is not None:
+            self.bus.publish(ApprovalNeeded(tuple((p.name, p.changed) for p in new)))
+
+    def _held(self) -> dict[str, tuple[str, ...]]:
+        return {n: p.changed for n, p in self.pending.items()}
+
+    async def approve(self, names: Sequence[str] | None = None) -> list[str]:
+        """Approve the current launch of ``names`` (default: every pending server) and start
+        the ``autoStart`` ones. Returns the servers approved."""
+        config = self.config
+        if config is None:
+            raise NotRunning(f"{self.file.name} has no valid configuration (see its problems)")
+        unknown = [n for n in names or () if n not in config.servers]
+        if unknown:
+            raise UnknownServerError(unknown[0], config.servers)
+        wanted = list(self.pending) if names is None else [n for n in names if n in self.pending]
+        approved = await asyncio.to_thread(self.approvals.approve, config, wanted)
+        if self.approvals.degraded is not None:
+            self.bus.publish(ServiceDegraded("approvals", self.approvals.degraded))
+        await self._approvals_changed()
+        return approved
+
+    async def _approvals_changed(self) -> None:
+        """The approvals changed (here, or by ``mcp-marshal trust``): start what was released."""
+        async with self._lock:  # never halfway through a reload
+            if self.config is None or self._closed:
+                return
+            released = self._refresh_pending(self.config)
+            self._unannounced = []
+            if released:
+                self.bus.publish(ServersApproved(tuple(released)))
+            orchestrator = self.orchestrator
+            starting = orchestrator.release(self._held()) if orchestrator is not None else []
+        if orchestrator is not None and starting:
+            await orchestrator.wait_settled(starting)
+
+    async def _watch_approvals(self) -> None:
+        """Follow the approvals file, so ``mcp-marshal trust`` in a terminal reaches us."""
+        if self._watching_approvals or not self._watch:
+            return
+        path = self.approvals.path
+        if path is None:
+            return
+        self._watching_approvals = True
+        armed = asyncio.Event()
+        if self.spawn(watch_file(path, self._approvals_changed, armed), "approvals-watcher") is not None:
+            await armed.wait()
 
     async def _configure(self, config: Config) -> None:
         self.redactor.add_config(config)
@@ -241,9 +312,12 @@ class Supervisor:
                 self.bus.publish(ConfigReloaded(ReloadPlan(), result.problems))
                 return ReloadOutcome(False, None, result.problems, "the servers are not running")
             plan = plan_reload(orchestrator.config, result.config)
+            orchestrator.hold(self._held())  # a new or changed launch never starts unapproved
             if not plan.empty:
                 await orchestrator.apply(result.config, plan)
-            self.bus.publish(ConfigReloaded(plan, result.problems))
+            held = tuple(n for n in (*plan.start, *plan.restart) if n in self.pending)
+            self.bus.publish(ConfigReloaded(plan, result.problems, held))
+            self._announce_pending()
             return ReloadOutcome(not plan.empty, plan, result.problems)
 
     # --- trust and start ---------------------------------------------------------------------
@@ -299,9 +373,18 @@ class Supervisor:
         self.elsewhere = owner
         self.bus.publish(SupervisedElsewhere(_pid(owner), str(owner.get("kind") or "another process"), _url(owner)))
 
-    async def trust(self) -> None:
+    async def trust(self, *, approve_all: bool = False) -> None:
         """Accept the workspace: open what waited for trust and start the servers (unless
-        another process supervises them: then only remember the trust, for a takeover)."""
+        another process supervises them: then only remember the trust, for a takeover).
+
+        Servers whose launch the user has not approved stay stopped ("needs approval"), unless
+        ``approve_all`` (the user accepted the file as it is now) or nothing of this file was
+        ever approved (the first trust approves what it holds)."""
+        if self.config is not None and (approve_all or not self.approvals.any_recorded()):
+            await asyncio.to_thread(self.approvals.approve, self.config, list(self.pending))
+            if self.approvals.degraded is not None:
+                self.bus.publish(ServiceDegraded("approvals", self.approvals.degraded))
+            self._refresh_pending(self.config)
         if not self.trusted:
             self.trusted = True
             claimed = self._take_claim()
@@ -311,6 +394,8 @@ class Supervisor:
                 return
         if self.elsewhere is not None:
             return
+        if self.pending:  # said once trusted: what will not start, and why
+            self.bus.publish(ApprovalNeeded(tuple((p.name, p.changed) for p in self.pending.values())))
         await self.start()
 
     async def start(self) -> None:
@@ -332,7 +417,12 @@ class Supervisor:
         orchestrator = self.orchestrator
         if orchestrator is None:
             return
-        auto = [n for n, spec in orchestrator.config.servers.items() if spec.auto_start and spec.shared]
+        await self._watch_approvals()
+        auto = [
+            n
+            for n, spec in orchestrator.config.servers.items()
+            if spec.auto_start and spec.shared and n not in self.pending
+        ]
         levels = orchestrator.config.deps.restricted(auto).levels()
         self.bus.publish(StartPlanned(tuple(levels)))
         await orchestrator.start_all()
@@ -352,6 +442,7 @@ class Supervisor:
                     offers=self.gateway.offers,
                 ) as orchestrator,
             ):
+                orchestrator.hold(self._held())
                 self.orchestrator = orchestrator
                 if lifeline.degraded is not None:
                     self.bus.publish(ServiceDegraded("process ledger", lifeline.degraded))
@@ -387,7 +478,13 @@ class Supervisor:
         specs = self.config.servers.values() if self.config is not None else ()
         return [
             ServerSnapshot(
-                name=s.name, type=s.type, state="stopped", depends_on=sorted(s.depends_on), auto_start=s.auto_start
+                name=s.name,
+                type=s.type,
+                state="stopped",
+                depends_on=sorted(s.depends_on),
+                auto_start=s.auto_start,
+                needs_approval=s.name in self.pending,
+                changed=list(self.pending[s.name].changed) if s.name in self.pending else [],
             )
             for s in specs
         ]

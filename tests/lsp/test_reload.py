@@ -20,6 +20,7 @@ from tests.lsp.conftest import (
 from tests.support import pid_alive
 
 INFO = types.MessageType.Info
+APPROVE = "Approve and Start"
 
 
 async def test_reload_add_change_remove(client: LanguageClient, tmp_path: Path) -> None:
@@ -34,16 +35,20 @@ async def test_reload_add_change_remove(client: LanguageClient, tmp_path: Path) 
     await open_session(client, ws)
     before = await wait_states(client, dict.fromkeys(base, "ready"))
 
-    # rename-over save: add one, change one (its dependent restarts too), remove one
+    # rename-over save: add one, change one (its dependent restarts too), remove one; the new
+    # and the changed launch wait for the user's approval, which names what changed
+    client.rec.answer = lambda p: APPROVE if "since you approved it" in p.message else None  # type: ignore[attr-defined]
     edited = {k: v for k, v in base.items() if k != "remove"}
     edited["change"] = fake(FAKE_NAME="v2")
     edited["added"] = fake()
     t0 = time.perf_counter()
     write_atomic(ws, workspace_text(edited))
-    summary = "MCP: configuration reloaded: +1 started, 2 restarted, 1 stopped"
+    summary = "MCP: configuration reloaded: +1 started, 2 restarted, 1 stopped; 2 wait for approval: added, change"
     await wait_until(lambda: summary in messages(client, INFO), "the summary")
     print(f"file write → plan applied: {(time.perf_counter() - t0) * 1000:.0f} ms")
     after = await wait_states(client, dict.fromkeys(edited, "ready"))
+    (prompt,) = [p.message for p in client.rec.prompts if "since you approved it" in p.message]  # type: ignore[attr-defined]
+    assert "change (env changed)" in prompt and "added (new)" in prompt, prompt
     assert "remove" not in after
     assert client.rec.removed == [{"name": "remove"}]  # type: ignore[attr-defined]  # the view drops its row
     assert not pid_alive(before["remove"]["pid"])
@@ -123,6 +128,7 @@ async def test_one_save_is_one_reload(client: LanguageClient, tmp_path: Path) ->
     ws.write_text(workspace_text({"a": fake()}))
     await open_session(client, ws)
     await wait_states(client, {"a": "ready"})
+    client.rec.answer = lambda p: APPROVE if "since you approved it" in p.message else None  # type: ignore[attr-defined]
     uri = ws.as_uri()
     text = workspace_text({"a": fake(), "b": fake()})
     client.text_document_did_open(
@@ -136,4 +142,7 @@ async def test_one_save_is_one_reload(client: LanguageClient, tmp_path: Path) ->
     client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
     await wait_states(client, {"a": "ready", "b": "ready", "c": "ready"})
     reloads = [m.message for m in client.log_messages if m.message.startswith("MCP: configuration reloaded")]
-    assert reloads == ["MCP: configuration reloaded: +1 started"] * 2
+    assert reloads == [
+        "MCP: configuration reloaded: +1 started; 1 wait for approval: b",
+        "MCP: configuration reloaded: +1 started; 1 wait for approval: c",
+    ]

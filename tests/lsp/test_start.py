@@ -91,7 +91,7 @@ async def test_no_state_directory_degrades_but_servers_start(
     await open_session(client, ws)
     listed = await wait_states(client, {"a": "ready"})
     assert pid_alive(listed["a"]["pid"])
-    services = {"telemetry file", "task leases", "process ledger", "single-supervisor check", "gateway"}
+    services = {"telemetry file", "task leases", "process ledger", "single-supervisor check", "gateway", "approvals"}
 
     def degraded() -> list[types.ShowMessageParams]:
         found = [m for m in client.messages if m.type == types.MessageType.Warning]

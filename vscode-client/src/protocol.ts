@@ -60,7 +60,6 @@ export interface ServerSnapshot {
 
 /** `mcpMarshal/serverStateChanged`: the ServerStateChanged event plus (optionally) a snapshot. */
 export interface ServerStateChangedParams {
-  event?: string;
   ts?: number;
   name: string;
   state: string;

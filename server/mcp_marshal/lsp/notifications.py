@@ -15,12 +15,14 @@ from pygls.lsp.server import LanguageServer
 
 from mcp_marshal.describe import describe
 from mcp_marshal.events import (
+    ApprovalNeeded,
     Event,
     GatewayServing,
     LeaseEvent,
     LeaseExpired,
     ServerLog,
     ServerRemoved,
+    ServersApproved,
     ServerStateChanged,
     ServiceDegraded,
 )
@@ -73,6 +75,15 @@ class EventForwarder:
             self._forward_log(event)
         elif isinstance(event, ServerRemoved):
             self._ls.protocol.notify(SERVER_REMOVED, ServerRemovedParams(name=event.name).to_dict())
+        elif isinstance(event, ApprovalNeeded | ServersApproved):  # rows say "needs approval", or stop saying it
+            names = [name for name, _ in event.servers] if isinstance(event, ApprovalNeeded) else list(event.names)
+            for name in names:
+                if (snapshot := self._snapshot(name)) is not None:
+                    params = ServerStateChangedParams(
+                        ts=event.ts, name=name, state=snapshot.state, previous=snapshot.state, pid=snapshot.pid,
+                        restarts=snapshot.restarts, detail=describe(event) or "", server=snapshot,
+                    )  # fmt: skip
+                    self._ls.protocol.notify(SERVER_STATE_CHANGED, params.to_dict())
         elif isinstance(event, GatewayServing):
             params = GatewayChangedParams(url=event.url, servers=list(event.servers))
             self._ls.protocol.notify(GATEWAY_CHANGED, params.to_dict())

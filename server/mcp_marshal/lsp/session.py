@@ -19,9 +19,10 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from mcp_marshal.config import load_workspace
-from mcp_marshal.describe import describe
+from mcp_marshal.describe import describe, describe_change
 from mcp_marshal.errors import UserError
 from mcp_marshal.events import (
+    ApprovalNeeded,
     ConfigRejected,
     ConfigReloaded,
     Event,
@@ -30,6 +31,7 @@ from mcp_marshal.events import (
     SupervisedElsewhere,
     SupervisionTaken,
 )
+from mcp_marshal.literal import visible
 from mcp_marshal.locks.workspace import WorkspaceLeases
 from mcp_marshal.lsp.diagnostics import Diagnostics
 from mcp_marshal.lsp.inputs import InputResolver
@@ -46,6 +48,7 @@ START = "Start"
 NOT_NOW = "Not now"
 RESTART = "Restart"
 SHOW_LOGS = "Show Logs"
+APPROVE = "Approve and Start"
 
 
 class WorkspaceSession:
@@ -173,19 +176,42 @@ class WorkspaceSession:
             await self.trust()
 
     async def trust(self) -> None:
-        """Accept the workspace: start its servers now (nothing is spawned before this)."""
+        """The user accepts the file as it is now: approve every server in it and start them
+        (nothing is spawned before this)."""
         if self.trusted and self.supervisor.orchestrator is not None:
+            await self.supervisor.approve()
             return
-        await self.start()
+        await self.start(approve_all=True)
 
-    async def start(self) -> None:
-        """Start every autoStart server, with progress; opens what waited for trust first."""
+    async def start(self, *, approve_all: bool = False) -> None:
+        """Start every autoStart server the user approved, with progress; opens what waited
+        for trust first (``approve_all``: the user just accepted every server of the file)."""
         config = self.supervisor.config
         if config is None or self._closed:
             return
-        names = [name for name, spec in config.servers.items() if spec.auto_start]
+        everything = approve_all or not self.supervisor.approvals.any_recorded()
+        held = () if everything else self.supervisor.pending
+        names = [name for name, spec in config.servers.items() if spec.auto_start and name not in held]
         async with StartProgress(self.ls, self.bus, names, "MCP: starting servers"):
-            await self.supervisor.trust()
+            await self.supervisor.trust(approve_all=approve_all)
+
+    async def _ask_approval(self, event: ApprovalNeeded) -> None:
+        """One question for the servers a change left unapproved, naming what changed."""
+        listed = "; ".join(f"{name} ({describe_change(changed)})" for name, changed in event.servers)
+        count = len(event.servers)
+        noun = "server is" if count == 1 else "servers are"
+        choice = await self.ls.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Warning,
+                message=f"MCP: {count} {noun} new or changed in {self.file.name} since you approved it: "
+                f"{visible(listed)}. Start {'it' if count == 1 else 'them'}?",
+                actions=[types.MessageActionItem(title=APPROVE), types.MessageActionItem(title=NOT_NOW)],
+            )
+        )
+        if choice is not None and choice.title == APPROVE:
+            still = [name for name, _ in event.servers if name in self.supervisor.pending]
+            if still:
+                await self.supervisor.approve(still)
 
     # --- what the core says ------------------------------------------------------------------
 
@@ -195,10 +221,12 @@ class WorkspaceSession:
         elif isinstance(event, ConfigReloaded):
             self.diagnostics.publish(event.problems)
             if not event.plan.empty:
-                self.show(types.MessageType.Info, f"MCP: configuration reloaded: {event.plan.summary()}")
+                self.show(types.MessageType.Info, f"MCP: {describe(event)}")
             self._after_valid_config()
         elif isinstance(event, ServerFailed):
             self._server_failed(event)
+        elif isinstance(event, ApprovalNeeded) and self.trusted and self.supervisor.elsewhere is None:
+            self.spawn(self._ask_approval(event), "approval-prompt")
         elif isinstance(event, SupervisedElsewhere) and not self._told_elsewhere:  # once, not per url change
             self._told_elsewhere = True
             self.show(types.MessageType.Info, f"MCP: {self.file.name} is {describe(event)}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -41,6 +41,17 @@ class UnknownServerError(UserError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         names = ", ".join(sorted(known)) or "none"
         super().__init__(f"unknown server {name!r} (servers: {names})")
+        self.name = name
+
+
+class NeedsApproval(NotNow):
+    """The server's launch is new or changed since the user approved it."""
+
+    code = "needs-approval"
+
+    def __init__(self, name: str, changed: tuple[str, ...]) -> None:
+        what = "it is new" if changed == ("new",) else f"its {', '.join(changed)} changed"
+        super().__init__(f"{name} needs approval ({what} since it was approved): approve it first")
         self.name = name
 
 
@@ -81,6 +92,9 @@ class Orchestrator:
         self._inputs: dict[str, asyncio.Task[str | None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._held: dict[str, tuple[str, ...]] = {}
+        """Servers the user has not approved (their launch is new or changed), with what
+        changed: never started, and their dependents blocked, until released."""
         self._runners: dict[str, ServerRunner] = {n: self._runner(s) for n, s in config.servers.items()}
         self._waiting: set[str] = set()
         """Servers to start as soon as their dependencies are ready."""
@@ -135,6 +149,7 @@ class Orchestrator:
             start_task=self._spawn,
         )
         runner.offers = self._offers
+        runner.held = self._held.get(spec.name, ())
         return runner
 
     def runner(self, name: str) -> ServerRunner:
@@ -162,8 +177,10 @@ class Orchestrator:
             while self._again and self._waiting:
                 self._again = False
                 states = {name: runner.state for name, runner in self._runners.items()}
-                plan = plan_starts(self._config.deps, states, self._waiting)
+                plan = plan_starts(self._config.deps, states, self._waiting, self._held)
                 for name in plan.start:
+                    if self._runners[name].state == S.STOPPING:  # started again once it is down
+                        continue
                     self._waiting.discard(name)
                     self._runners[name].start()
                 for name, reason in plan.blocked.items():
@@ -172,8 +189,33 @@ class Orchestrator:
             self._scheduling = False
 
     def _want(self, names: Iterable[str]) -> None:
-        self._waiting.update(n for n in names if n in self._runners)
+        self._waiting.update(n for n in names if n in self._runners and n not in self._held)
         self._changed()
+
+    # --- approval ----------------------------------------------------------------------------
+
+    def hold(self, pending: Mapping[str, tuple[str, ...]]) -> list[str]:
+        """Make ``pending`` (name → what changed) the servers awaiting approval; returns the
+        servers released. A held server that runs keeps running (a changed launch is stopped
+        by ``apply``, which then cannot start it): call before ``apply`` with the new
+        configuration's pending set."""
+        before = self._held
+        self._held = dict(pending)
+        released = [n for n in before if n not in self._held and n in self._runners]
+        for name, runner in self._runners.items():
+            runner.held = self._held.get(name, ())
+        self._waiting.difference_update(self._held)
+        return released
+
+    def release(self, pending: Mapping[str, tuple[str, ...]]) -> list[str]:
+        """``hold`` the new pending set and start what was released (if ``autoStart``), with
+        the dependents it left blocked; returns what is starting (``wait_settled`` for it)."""
+        released = self.hold(pending)
+        # and the dependents a held server left blocked
+        revived = [n for n in self._config.deps.dependents(released) if self._runners[n].state == S.BLOCKED]
+        wanted = [n for n in (*released, *revived) if self._runners[n].spec.auto_start and self._runners[n].spec.shared]
+        self._want(wanted)
+        return wanted
 
     def is_waiting(self, name: str) -> bool:
         """Whether ``name`` will be started once its dependencies are ready."""
@@ -181,6 +223,8 @@ class Orchestrator:
 
     def _settled(self, name: str) -> bool:
         runner = self._runners[name]
+        if name in self._held and not runner.running:
+            return True
         if runner.state in (S.READY, S.FAILED, S.BLOCKED):
             return True
         return runner.state == S.STOPPED and name not in self._waiting and not runner.running
@@ -239,6 +283,8 @@ class Orchestrator:
     async def start(self, name: str) -> ServerSnapshot:
         """Start one server (fresh budget) once its dependencies are ready; return when settled."""
         runner = self.runner(name)
+        if name in self._held:
+            raise NeedsApproval(name, self._held[name])
         if runner.state in (S.FAILED, S.BLOCKED):
             await runner.stop()
         self._want([name])
@@ -247,6 +293,8 @@ class Orchestrator:
 
     async def restart(self, name: str) -> ServerSnapshot:
         """Stop and start again with a fresh restart budget (also revives a ``failed`` one)."""
+        if name in self._held:
+            raise NeedsApproval(name, self._held[name])
         await self.stop(name)
         return await self.start(name)
 

@@ -98,6 +98,9 @@ class ServerRunner:
         self._link: Link | None = None
         self._lock = asyncio.Lock()
         self.offers: dict[str, Any] = {}
+        self.held: tuple[str, ...] = ()
+        """What changed since the user approved this launch (set by the orchestrator): while
+        non-empty the server is not started."""
         """Client capabilities the handshake declares: what the gateway answers for agents."""
         self.live_spec: ServerSpec | None = None
         """The spec of the current life with its inputs resolved (the gateway's remote relay
@@ -174,6 +177,8 @@ class ServerRunner:
             stderr_tail=self.ring.tail(TAIL),
             depends_on=sorted(self.spec.depends_on),
             auto_start=self.spec.auto_start,
+            needs_approval=bool(self.held),
+            changed=list(self.held),
         )
 
     # --- commands ----------------------------------------------------------------------------

@@ -58,8 +58,14 @@ class _Tiers:
         return _Tiers(self.unready or other.unready, self.stuck.merged(other.stuck))
 
 
-def plan_starts(graph: DependencyGraph, states: Mapping[str, ServerState], waiting: Collection[str]) -> Starts:
-    """Which of ``waiting`` can start now and which are blocked.
+def plan_starts(
+    graph: DependencyGraph,
+    states: Mapping[str, ServerState],
+    waiting: Collection[str],
+    held: Collection[str] = (),
+) -> Starts:
+    """Which of ``waiting`` can start now and which are blocked (``held``: servers that wait
+    for the user's approval, named so in a blocked server's reason).
 
     A dependency that is not ready *blocks* (rather than delays) a server when it cannot become
     ready by itself: it failed, is stopped or stopping and nobody waits to start it, or it is
@@ -88,7 +94,7 @@ def plan_starts(graph: DependencyGraph, states: Mapping[str, ServerState], waiti
                 unready = unready or below.unready
             hopeless[name] = stuck.count > 0
             if stuck.count:
-                blocked[name] = _reason(stuck, states, waiting)
+                blocked[name] = _reason(stuck, states, waiting, held)
             elif unready is None:
                 start.append(name)
         else:
@@ -101,8 +107,14 @@ def plan_starts(graph: DependencyGraph, states: Mapping[str, ServerState], waiti
     return Starts(tuple(start), blocked)
 
 
-def _reason(stuck: _Stuck, states: Mapping[str, ServerState], waiting: Collection[str]) -> str:
-    # a hopeless dependency that is itself waiting is blocked, whatever its state says yet
-    named = ", ".join(f"{d} is {'blocked' if d in waiting else states.get(d, S.STOPPED).value}" for d in stuck.names)
+def _reason(stuck: _Stuck, states: Mapping[str, ServerState], waiting: Collection[str], held: Collection[str]) -> str:
+    named = ", ".join(f"{d} {_why(d, states, waiting, held)}" for d in stuck.names)
     more = stuck.count - len(stuck.names)
     return f"waiting for a dependency: {named}" + (f" and {more} more" if more > 0 else "")
+
+
+def _why(name: str, states: Mapping[str, ServerState], waiting: Collection[str], held: Collection[str]) -> str:
+    if name in held:
+        return "needs approval"
+    # a hopeless dependency that is itself waiting is blocked, whatever its state says yet
+    return f"is {'blocked' if name in waiting else states.get(name, S.STOPPED).value}"

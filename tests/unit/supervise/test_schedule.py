@@ -101,6 +101,32 @@ def test_plan_starts(
     assert dict(plan.blocked) == blocked
 
 
+HELD = [
+    # (id, graph, states, waiting, held, start, blocked): servers waiting for the user's approval
+    ("a held root blocks its dependents, named so", CHAIN, {}, "b c", "a", "", {
+        "b": "waiting for a dependency: a needs approval", "c": "waiting for a dependency: b is blocked"}),
+    ("a held tier-0 server blocks the next tier", TIERS, {"b": R}, "c", "a", "", {
+        "c": "waiting for a dependency: a needs approval"}),
+    ("a held server beside the graph blocks nobody", DIAMOND, {"a": R}, "b c", "free", "b c", {}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("graph_", "states", "waiting", "held", "start", "blocked"), [c[1:] for c in HELD], ids=[c[0] for c in HELD]
+)
+def test_plan_starts_with_held_servers(
+    graph_: DependencyGraph,
+    states: dict[str, ServerState],
+    waiting: str,
+    held: str,
+    start: str,
+    blocked: dict[str, str],
+) -> None:
+    plan = plan_starts(graph_, states, set(waiting.split()), set(held.split()))
+    assert plan.start == tuple(start.split())
+    assert dict(plan.blocked) == blocked
+
+
 def test_many_hopeless_lower_tiers_are_counted_not_listed() -> None:
     g = DependencyGraph(
         {f"s{i}": frozenset() for i in range(10)} | {"top": frozenset()}, {**{f"s{i}": i for i in range(10)}, "top": 10}

@@ -9,7 +9,7 @@ from mcp_marshal.errors import NotNow
 from mcp_marshal.lsp.commands.args import Args, Command
 from mcp_marshal.lsp.commands.gateway import owner_call, owner_of, owner_servers
 from mcp_marshal.supervise.mcp_stdio import as_dict
-from mcp_marshal.wire import ListServersResult, ReloadResult, ServersResult, ShowLogsResult
+from mcp_marshal.wire import ApproveResult, ListServersResult, ReloadResult, ServersResult, ShowLogsResult
 
 if TYPE_CHECKING:
     from mcp_marshal.lsp.session import WorkspaceSession
@@ -75,6 +75,14 @@ async def reload_config(session: WorkspaceSession, args: Args) -> dict[str, Any]
     ).to_dict()
 
 
+async def approve_servers(session: WorkspaceSession, args: Args) -> dict[str, Any]:
+    """Approve the current launch of NAMEs (all that need approval when none is named) and
+    start them: the user's answer to "needs approval"."""
+    names = [args.text(i, "NAME") for i in range(len(args.raw))]
+    approved = await session.supervisor.approve(names or None)
+    return ApproveResult(approved=approved, servers=session.supervisor.snapshots()).to_dict()
+
+
 async def trust_workspace(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     args.at_most(0)
     await session.trust()
@@ -90,4 +98,5 @@ COMMANDS: dict[str, Command] = {
     "mcpMarshal.showLogs": Command("mcpMarshal.showLogs NAME", show_logs),
     "mcpMarshal.reloadConfig": Command("mcpMarshal.reloadConfig", reload_config),
     "mcpMarshal.trustWorkspace": Command("mcpMarshal.trustWorkspace", trust_workspace),
+    "mcpMarshal.approveServers": Command("mcpMarshal.approveServers [NAME...]", approve_servers),
 }
