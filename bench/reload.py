@@ -12,8 +12,10 @@ the reload itself costs (goal: ≤ 150 ms on top of the handshake).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import peers
 from bench.common import Report, Size, kill_leftovers, new_marker, write_workspace
@@ -27,6 +29,8 @@ from bench.startup import (
     private_dir,
     spawn_handshake,
 )
+from mcp_marshal.approvals import Approvals
+from mcp_marshal.config import load_workspace
 
 POLL_S = 0.002
 NEW_DELAY_MS = 100
@@ -74,6 +78,7 @@ async def ours(trials: int, tmp: Path, samples: Samples) -> None:
             samples.add("handshake", await standalone_ms(alone, tag))
             await asyncio.sleep(SETTLE_S / 3)
             servers.append(server)
+            approve_beforehand(path, state, {s.name: s.entry(tag) for s in servers}, server.name)
             t0 = time.perf_counter()
             write_workspace(path, {s.name: s.entry(tag) for s in servers})
             spawned = asyncio.ensure_future(_until_exists(pidfile))
@@ -85,6 +90,25 @@ async def ours(trials: int, tmp: Path, samples: Samples) -> None:
     left = await asyncio.to_thread(kill_leftovers, tag)
     if left:
         samples.leaked.append(f"mcp-marshal up: {len(left)} process(es) outlived the run (killed): {left}")
+
+
+def approve_beforehand(path: Path, state: Path, servers: dict[str, Any], name: str) -> None:
+    """Approve the added server's launch before the save, as ``mcp-marshal trust`` would once it
+    is in the file: a new launch waits for the user's approval, and a human's answer is not what
+    this measures."""
+    side = path.with_name("next.code-workspace")
+    write_workspace(side, servers)
+    config = load_workspace(side).config
+    assert config is not None
+    before = os.environ.get("MCP_MARSHAL_STATE_DIR")
+    os.environ["MCP_MARSHAL_STATE_DIR"] = str(state)
+    try:
+        Approvals(path).approve(config, [name])
+    finally:
+        if before is None:
+            del os.environ["MCP_MARSHAL_STATE_DIR"]
+        else:
+            os.environ["MCP_MARSHAL_STATE_DIR"] = before
 
 
 def hub(peer: peers.Peer, trials: int, tmp: Path, samples: Samples) -> None:

@@ -149,7 +149,7 @@ def _(event: ServersApproved) -> str:
 @describe.register
 def _(event: SupervisedElsewhere) -> str:
     pid = "?" if event.pid is None else event.pid
-    return f"supervised by {event.kind} (pid {pid}): its servers are used here, and supervised here once it ends"
+    return f"supervised by {event.holder} (pid {pid}): its servers are used here, and supervised here once it ends"
 
 
 @describe.register

@@ -210,12 +210,12 @@ class ServiceDegraded(Event):
 
 @dataclass(frozen=True, slots=True)
 class SupervisedElsewhere(Event):
-    """Another process (``kind``, ``pid``) supervises this workspace file: this one starts
-    nothing, shows that process's servers (its gateway at ``url``, once it serves) and takes
-    over when it ends."""
+    """Another process (``holder``: what it is, ``pid``) supervises this workspace file: this
+    one starts nothing, shows that process's servers (its gateway at ``url``, once it serves)
+    and takes over when it ends."""
 
     pid: int | None
-    kind: str
+    holder: str
     url: str | None = None
 
 

@@ -222,6 +222,15 @@ async def test_up_reloads_exactly_the_plan_including_dependents(tmp_path: Path, 
     plan = reloaded["plan"]
     assert plan["start"] == ["new"] and plan["stop"] == ["gone"]
     assert plan["restart"] == ["leaf", "mid"] and plan["unchanged"] == ["base", "solo"]
+    # the new and the changed launch wait for approval (leaf waits for mid); `trust` shows them
+    # as written and approves them, and the running `up` follows at once
+    needed = await up.next_event(lambda e: e["event"] == "ApprovalNeeded")
+    assert {name: changed for name, changed in needed["servers"]} == {"mid": ["env"], "new": ["new"]}
+    shown = json.loads(run("trust", ws, "--dry-run", "--json").stdout)
+    assert [e["name"] for e in shown["pending"]] == ["mid", "new"] and shown["approved"] == []
+    assert "env FAKE_NAME=mid2" in shown["pending"][0]["launch"]
+    approved = run("trust", ws)
+    assert approved.returncode == 0 and "Approved" in approved.stdout and "mid (env changed)" in approved.stdout
     new_pids = {}
     for name in ("new", "mid", "leaf"):
         new_pids.update(await up.ready({name}))
@@ -238,6 +247,53 @@ async def test_up_reloads_exactly_the_plan_including_dependents(tmp_path: Path, 
     assert all(pid_alive(p) for p in (pids["base"], pids["solo"], new_pids["mid"], new_pids["new"]))
     up.proc.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(up.proc.wait(), 15) == 0
+
+
+async def test_trusted_once_up_runs_without_the_flag_and_holds_a_changed_launch(tmp_path: Path, cleanup: list) -> None:
+    """`up --trust` approves the file as it is; a later plain `up` starts what was approved and
+    holds a server whose command changed since, until `mcp-marshal trust NAME`."""
+    marker = f"MARKER_{os.getpid()}_{time.monotonic_ns()}"
+    servers = {"a": fake(), "b": fake()}
+    ws = workspace(tmp_path, servers)
+    first = await start_up(ws)
+    cleanup.append(first.proc)
+    await first.ready({"a", "b"})
+    first.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(first.proc.wait(), 15) == 0
+
+    ws.write_text(
+        ws.read_text().replace(
+            json.dumps(servers, indent=2), json.dumps({**servers, "b": fake(FAKE_MARK=marker)}, indent=2)
+        )
+    )
+    assert "b (env changed)" in run("trust", ws, "--dry-run").stdout
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "up", str(ws), "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    cleanup.append(proc)
+    up = Up(proc)
+    needed = await up.next_event(lambda e: e["event"] == "ApprovalNeeded")
+    assert needed["servers"] == [["b", ["env"]]]
+    await up.ready({"a"})
+    assert _processes_with_marker(marker) == []  # b is not spawned
+    assert run("trust", ws, "b").returncode == 0
+    await up.ready({"b"})
+    assert _processes_with_marker(marker) != []
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+def test_trust_refuses_an_unknown_server_and_says_when_nothing_is_pending(tmp_path: Path) -> None:
+    ws = workspace(tmp_path, {"a": {**fake(TOKEN="${env:HOME}"), "args": [FAKE, "--x=${env:HOME}"]}})
+    unknown = run("trust", ws, "nope")
+    assert unknown.returncode == 2 and "no server named nope" in unknown.stderr
+    shown = run("trust", ws, "--dry-run")
+    assert shown.returncode == 0 and "Would approve" in shown.stdout and "a (new)" in shown.stdout
+    assert "--x=${env:HOME}" in shown.stdout and "TOKEN=${env:HOME}" in shown.stdout  # as written, unresolved
+    assert os.environ["HOME"] not in shown.stdout.replace(str(ws), "")
+    assert run("trust", ws).returncode == 0
+    again = run("trust", ws)
+    assert again.returncode == 0 and "Nothing to approve" in again.stdout
 
 
 def _group_members(pgids: set[int]) -> list[int]:
@@ -302,7 +358,7 @@ async def test_up_without_a_usable_state_directory_still_supervises(tmp_path: Pa
     pids = await up.ready({"a", "b"})
     degraded = [e for e in up.events if e["event"] == "ServiceDegraded"]
     # each says once what it cannot do here, and where the trouble is
-    services = ["single-supervisor check", "telemetry file", "task leases", "gateway", "process ledger"]
+    services = ["single-supervisor check", "telemetry file", "task leases", "gateway", "process ledger", "approvals"]
     assert sorted(e["service"] for e in degraded) == sorted(services)
     assert all("/etc/hostname/state" in e["reason"] and "MCP_MARSHAL_STATE_DIR" in e["reason"] for e in degraded)
     assert all(pid_alive(p) for p in pids.values())

@@ -17,7 +17,7 @@ COMMANDS = {
     "up": "servers", "check": "servers", "probe": "servers",
     "lsp": None, "lock": "locks", "telemetry": "telemetry",
     "gateway": "gateway", "connect": "gateway",
-    "clients": "clients", "import": "import_config",
+    "clients": "clients", "import": "import_config", "trust": "trust",
 }  # fmt: skip
 
 

@@ -173,7 +173,7 @@ def _spawn_gated(command: list[str], env: dict[str, str], lifeline: Lifeline) ->
             deathsig()
 
     try:
-        proc = subprocess.Popen(
+        proc: subprocess.Popen[bytes] = subprocess.Popen(  # pyright: ignore[reportAssignmentType]  # kwargs hold no text=
             [_SH, "-c", _GATE, "mcp-marshal lock run", *command], env=env, pass_fds=(3,), preexec_fn=preexec, **kwargs
         )
     finally:

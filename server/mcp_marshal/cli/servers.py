@@ -45,7 +45,9 @@ STATE_STYLE = {
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up = sub.add_parser("up", help="run the workspace's MCP servers in the foreground")
     up.add_argument("workspace", nargs="?", type=Path, help="the .code-workspace file (default: the one here)")
-    up.add_argument("--trust", action="store_true", help="trust the file: allow it to spawn processes")
+    up.add_argument(
+        "--trust", action="store_true", help="trust the file as it is now: approve every server in it and start them"
+    )
     up.add_argument("--json", action="store_true", help="print one event per line as JSON")
     up.set_defaults(run=run_up)
 
@@ -178,9 +180,17 @@ def run_up(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     path, config = loaded
-    if not args.trust:
+    if not args.trust and not _approved_before(path):
         return _refuse_untrusted(config, list(config.servers), path, "start")
-    return asyncio.run(_up(path, config, args.json))
+    return asyncio.run(_up(path, config, args.json, approve_all=args.trust))
+
+
+def _approved_before(path: Path) -> bool:
+    """Whether the user trusted this file before (``--trust``, ``mcp-marshal trust`` or an
+    editor): then ``up`` starts what was approved and holds the rest until approved."""
+    from mcp_marshal.approvals import Approvals
+
+    return Approvals(path).any_recorded()
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -189,7 +199,7 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _up(path: Path, config: Config, as_json: bool) -> int:
+async def _up(path: Path, config: Config, as_json: bool, *, approve_all: bool) -> int:
     from rich.markup import escape
 
     from mcp_marshal.events import EventBus
@@ -217,7 +227,7 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
             _console(stderr=True).print(f"[yellow]{escape(str(exc))}[/]; nothing was started here.")
             return EXIT_ALREADY
         async with asyncio.TaskGroup() as tg:
-            starter = tg.create_task(supervisor.start())
+            starter = tg.create_task(supervisor.trust(approve_all=approve_all))
             table = None if console is None else tg.create_task(_live_table(supervisor, bus, stop))
             await stop.wait()
             for task in (starter, table):
@@ -236,7 +246,7 @@ def _narrate(console: Console, event: Event) -> None:
     from rich.markup import escape
 
     from mcp_marshal.describe import describe
-    from mcp_marshal.events import ConfigRejected
+    from mcp_marshal.events import ApprovalNeeded, ConfigRejected
 
     line = describe(event)
     if line is None:
@@ -244,6 +254,8 @@ def _narrate(console: Console, event: Event) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(line)}")
     if isinstance(event, ConfigRejected):
         _print_problems(event.problems, as_json=False)
+    elif isinstance(event, ApprovalNeeded):
+        console.print("         to see what would run and approve it: [bold]mcp-marshal trust[/] (in another terminal)")
 
 
 async def _live_table(supervisor: Supervisor, bus: EventBus, stop: asyncio.Event) -> None:
@@ -270,10 +282,12 @@ def _table(supervisor: Supervisor) -> Any:
     for col in ("name", "state", "pid", "restarts", "uptime", "handshake", "last error"):
         table.add_column(col, no_wrap=col != "last error", overflow="fold")
     for s in supervisor.snapshots():
-        style = STATE_STYLE.get(s.state, "")
+        state, style = (
+            ("needs approval", "bold yellow") if s.needs_approval else (s.state, STATE_STYLE.get(s.state, ""))
+        )
         table.add_row(
             s.name,
-            f"[{style}]{s.state}[/]",
+            f"[{style}]{state}[/]",
             str(s.pid or "–"),
             str(s.restarts),
             _duration(s.uptime_s),
@@ -309,7 +323,12 @@ def run_probe(args: argparse.Namespace) -> int:
 
         names = sorted(set(args.server) | config.deps.dependencies(args.server), key=names.index)
     if not args.trust:
-        return _refuse_untrusted(config, names, path, "start")
+        from mcp_marshal.approvals import Approvals
+
+        pending = Approvals(path).pending(config)
+        unapproved = [n for n in names if n in pending]
+        if unapproved:
+            return _refuse_untrusted(config, unapproved, path, "start")
     results = asyncio.run(_probe(config, names))
     failed = [r for r in results if not r["ok"]]
     if args.json:

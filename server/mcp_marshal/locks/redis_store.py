@@ -12,10 +12,10 @@ ends with its TTL. Not for Redis Cluster (the scripts build key names), and not 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from mcp_marshal.locks.lease import Clock, Lease, LeaseKey, LockStoreUnavailable, LogEntry
+from mcp_marshal.locks.lease import Clock, Lease, LeaseKey, LockStoreUnavailable, LogEntry, LogKind
 from mcp_marshal.locks.rules import sane_time, token_floor
 from mcp_marshal.locks.ttl import check_ttl
 
@@ -159,7 +159,7 @@ class RedisStore:
         self._clock = clock
         try:
             # No automatic retry: a script re-sent after a lost reply could act twice.
-            self._r = redis.Redis.from_url(
+            self._r = redis.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
                 url,
                 decode_responses=True,
                 socket_timeout=timeout_s,
@@ -234,20 +234,24 @@ class RedisStore:
         raw = self._call(lambda: self._r.get(f"{self._prefix}fence:{task}"))
         return raw is not None and int(raw) == token
 
+    def _stream(self, rows: Any) -> list[tuple[str, dict[str, str]]]:
+        """Stream entries as ``decode_responses=True`` returns them (the stubs say bytes too)."""
+        return list(rows or [])
+
     def log_end(self) -> str:
-        last = self._call(lambda: self._r.xrevrange(f"{self._prefix}log", count=1))
+        last = self._stream(self._call(lambda: self._r.xrevrange(f"{self._prefix}log", count=1)))
         return last[0][0] if last else "0-0"
 
     def read_log(self, cursor: str, limit: int = 1000) -> tuple[list[LogEntry], bool]:
         key = f"{self._prefix}log"
-        rows = self._call(lambda: self._r.xrange(key, min=f"({cursor}", count=limit))
+        rows = self._stream(self._call(lambda: self._r.xrange(key, min=f"({cursor}", count=limit)))
         gap = False
         if rows and cursor != "0-0":  # the cursor's own entry trimmed away: entries were lost
             gap = not self._call(lambda: self._r.xrange(key, min=cursor, max=cursor, count=1))
         entries = [
             LogEntry(
                 rid,
-                f["k"],
+                cast("LogKind", f["k"]),  # written by our own scripts: one of the four kinds
                 f["t"],
                 f["o"],
                 int(f["n"]),

@@ -188,12 +188,18 @@ class SqliteStore:
                 raise _Unprobed(holder)
             return holder == own or verdicts[holder]
 
+        def with_known(rec: Record | None, now: float) -> Change | None:
+            return decide(rec, now, known)
+
+        def with_probes(rec: Record | None, now: float) -> Change | None:
+            return decide(rec, now, holder_alive)
+
         for _ in range(_PROBE_ROUNDS):
             try:
-                return self._run(self._transaction, task, lambda rec, now: decide(rec, now, known))
+                return self._run(self._transaction, task, with_known)
             except _Unprobed as need:
                 probed(need.holder)
-        return self._run(self._transaction, task, lambda rec, now: decide(rec, now, holder_alive))
+        return self._run(self._transaction, task, with_probes)
 
     def _shortcut(self, shortcut: Shortcut) -> Record | None:
         db = self._db

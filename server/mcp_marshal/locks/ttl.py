@@ -56,7 +56,7 @@ def parse_ttl_ms(value: object) -> int | None:
 
 def check_ttl(ttl_ms: int) -> int:
     """The stores' own check of an ``int`` TTL (never ``None``: they have no default)."""
-    if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or not 1 <= ttl_ms <= MAX_TTL_MS:
+    if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or not 1 <= ttl_ms <= MAX_TTL_MS:  # pyright: ignore[reportUnnecessaryIsInstance]  # callers are untyped too
         raise InvalidTtl(_PROBLEM.format(_show(ttl_ms)))
     return ttl_ms
 
