@@ -104,10 +104,19 @@ export interface LockChangedParams {
 }
 
 /** One `telemetry/event` batch. */
+/** One event as telemetry: `name` is the event kind, `fields` its (redacted) fields. */
+export interface TelemetryRecord {
+  name: string;
+  ts: number;
+  fields?: Record<string, unknown>;
+}
+
+/** `telemetry/event` params: one batch; `dropped` counts records lost before it, by reason. */
 export interface TelemetryBatch {
+  v?: number;
   seq?: number;
-  records?: Array<Record<string, unknown>>;
-  dropped?: number;
+  records?: TelemetryRecord[];
+  dropped?: Record<string, number>;
 }
 
 /** What the extension sends as `initializationOptions` (DESIGN §7). */
