@@ -169,6 +169,8 @@ class LeaseEvent(Event):
     task: str
     owner: str
     token: int | None = None
+    expires_at: float | None = None
+    """When the lease ends unless renewed (acquired and renewed only), epoch seconds."""
 
 
 @dataclass(frozen=True, slots=True)

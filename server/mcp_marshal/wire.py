@@ -26,7 +26,10 @@ GATEWAY_CHANGED = "mcpMarshal/gatewayChanged"
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # A field with a default is still always sent: the schema (and so the TypeScript) says so.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, by the wire names."""
@@ -198,6 +201,7 @@ class LockChangedParams(WireModel):
     task: str
     owner: str
     token: int | None = None
+    expires_at: float | None = Field(default=None, description="Acquired and renewed: when it ends unless renewed.")
 
 
 class AcquireLockResult(WireModel):
@@ -265,7 +269,10 @@ class InitializationOptions(WireModel):
     """What the editor sends as ``initializationOptions`` (DESIGN §7); unknown keys are ignored
     by the server, so old servers accept new clients."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # sent by the client, which may leave out any field
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=False
+    )
     workspace_file: str | None = Field(default=None, alias="workspaceFile", description="A file: URI or a path.")
     trusted: bool = Field(default=False, description="The editor trusts the workspace: start servers without asking.")
     telemetry: bool = Field(default=False, description="The editor's telemetry opt-in for telemetry/event.")
@@ -290,6 +297,7 @@ class ResolveInputParams(WireModel):
 
 
 class ResolveInputResult(WireModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)  # sent by the client
     value: str | None = None
 
 

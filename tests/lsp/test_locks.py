@@ -105,7 +105,9 @@ async def test_lock_commands(client: LanguageClient, tmp_path: Path) -> None:
         assert expected in str(caught.value), (name, args, str(caught.value))
     # every lockChanged is the event's JSON form
     for event in _locks(client):
-        assert set(event) == {"event", "ts", "task", "owner", "token"}
+        assert set(event) == {"event", "ts", "task", "owner", "token", "expires_at"}
+        # the view shows when an acquired or renewed lease ends, without asking for the list
+        assert (event["expires_at"] is not None) == (event["event"] in ("LeaseAcquired", "LeaseRenewed")), event
     assert not [m for m in client.messages if "Error in server" in m.message]
 
 

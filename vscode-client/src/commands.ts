@@ -189,7 +189,7 @@ async function pickServer(store: ServerStore, placeHolder: string): Promise<stri
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
-    servers.map((s) => ({ label: s.name, description: s.state, detail: s.last_error ?? undefined })),
+    servers.map((s) => ({ label: s.name, description: s.state, detail: s.last_error || undefined })),
     { placeHolder },
   );
   return picked?.label;

@@ -39,91 +39,38 @@ export const SERVER_STATES = [
   "stopping",
 ] as const;
 
-/** One server as `mcpMarshal.listServers` reports it. */
-export interface ServerSnapshot {
-  name: string;
-  type?: string;
-  /** One of SERVER_STATES; unknown states from newer servers are shown as they are. */
-  state: string;
-  pid?: number | null;
-  restarts?: number;
-  uptime_s?: number | null;
-  last_exit_code?: number | null;
-  last_signal?: number | null;
-  last_error?: string | null;
-  handshake_ms?: number | null;
-  protocol_version?: string | null;
-  server_info?: Record<string, unknown> | null;
-  stderr_tail?: string[];
-  depends_on?: string[];
-}
+// The payloads are generated from the Python wire models (server/mcp_marshal/wire.py), so the
+// two sides cannot drift: see protocol.generated.ts.
+export type {
+  AcquireLockResult,
+  ApproveResult,
+  FlushReport,
+  GatewayChangedParams,
+  GatewayEndpoint,
+  GatewayOwner,
+  GatewayResult,
+  InitializationOptions,
+  Lease,
+  ListLocksResult,
+  ListServersResult,
+  LockChangedParams,
+  ReleaseLockResult,
+  ReloadResult,
+  RenewLockResult,
+  ResolveInputParams,
+  ResolveInputResult,
+  ServerFailedParams,
+  ServerLogParams,
+  ServerRemovedParams,
+  ServerSnapshot,
+  ServerStateChangedParams,
+  ServersResult,
+  ShowLogsResult,
+  TelemetryBatch,
+  TelemetryRecord,
+} from "./protocol.generated";
 
-/** `mcpMarshal/serverStateChanged`: the ServerStateChanged event plus (optionally) a snapshot. */
-export interface ServerStateChangedParams {
-  ts?: number;
-  name: string;
-  state: string;
-  previous?: string;
-  pid?: number | null;
-  restarts?: number;
-  detail?: string;
-  /** The server's full snapshot, when the server sends one (nested or merged at top level). */
-  server?: ServerSnapshot;
-  snapshot?: ServerSnapshot;
-}
+import type { Lease } from "./protocol.generated";
 
-/** `mcpMarshal/serverRemoved`: a reload removed this server from the workspace file. */
-export interface ServerRemovedParams {
-  name: string;
-}
-
-export interface ListServersResult {
-  servers: ServerSnapshot[];
-}
-
-export interface LockInfo {
-  task: string;
-  owner: string;
-  token: number | string;
-  acquired_at?: number;
-  expires_at?: number;
-}
-
-export interface ListLocksResult {
-  locks: LockInfo[];
-}
-
-/** `mcpMarshal/lockChanged`: a Lease* event; `locks` is the full list when the server sends it. */
-export interface LockChangedParams {
-  event?: string;
-  task?: string;
-  owner?: string;
-  token?: number | string;
-  expires_at?: number;
-  locks?: LockInfo[];
-}
-
-/** One `telemetry/event` batch. */
-/** One event as telemetry: `name` is the event kind, `fields` its (redacted) fields. */
-export interface TelemetryRecord {
-  name: string;
-  ts: number;
-  fields?: Record<string, unknown>;
-}
-
-/** `telemetry/event` params: one batch; `dropped` counts records lost before it, by reason. */
-export interface TelemetryBatch {
-  v?: number;
-  seq?: number;
-  records?: TelemetryRecord[];
-  dropped?: Record<string, number>;
-}
-
-/** What the extension sends as `initializationOptions` (DESIGN §7). */
-export interface InitializationOptions {
-  workspaceFile?: string;
-  trusted: boolean;
-  telemetry: boolean;
-  /** false: leave JSON syntax errors to the editor's own JSON checker (VS Code has one). */
-  syntaxDiagnostics?: boolean;
-}
+/** A lease as the Task Locks view knows it: a change notification carries no acquisition time. */
+export type LockInfo = Pick<Lease, "task" | "owner" | "token"> & Partial<Pick<Lease, "acquired_at" | "expires_at">>;

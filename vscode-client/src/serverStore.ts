@@ -2,9 +2,8 @@ import * as vscode from "vscode";
 import type { LockChangedParams, LockInfo, ServerSnapshot, ServerStateChangedParams } from "./protocol";
 
 /** A server as the views show it: the last snapshot plus when it became ready (epoch ms). */
-export interface ServerView extends ServerSnapshot {
-  readyAtMs?: number;
-}
+/** A server as the view knows it: the last snapshot, or what state changes told before one came. */
+export type ServerView = Partial<ServerSnapshot> & Pick<ServerSnapshot, "name" | "state"> & { readyAtMs?: number };
 
 const RUNNING = new Set(["ready", "unhealthy"]);
 
@@ -53,7 +52,7 @@ export class ServerStore implements vscode.Disposable {
   /** Apply one state change; a snapshot in the notification (nested or merged) wins field by field. */
   applyStateChange(params: ServerStateChangedParams): void {
     const previous = this.servers.get(params.name);
-    const nested = params.server ?? params.snapshot;
+    const nested = params.server ?? undefined;
     const merged: ServerView = {
       ...previous,
       ...pickSnapshotFields(params),
@@ -104,7 +103,7 @@ function pickSnapshotFields(params: ServerStateChangedParams): Partial<ServerSna
   return out;
 }
 
-/** Task leases as last reported; `mcpMarshal/lockChanged` either carries the full list or one lease. */
+/** Task leases as last reported: the list, then each `mcpMarshal/lockChanged` applied to it. */
 export class LockStore implements vscode.Disposable {
   private locks = new Map<string, LockInfo>();
   private readonly changed = new vscode.EventEmitter<void>();
@@ -120,25 +119,21 @@ export class LockStore implements vscode.Disposable {
   }
 
   applyChange(params: LockChangedParams): void {
-    if (Array.isArray(params.locks)) {
-      this.replaceAll(params.locks);
-      return;
-    }
-    if (params.task === undefined) return;
     const gone = ["LeaseReleased", "LeaseExpired"].includes(params.event ?? "");
     if (gone) {
       const held = this.locks.get(params.task);
       // A late release of an older lease must not hide the newer holder.
-      if (held === undefined || params.token === undefined || held.token === params.token) {
+      if (held === undefined || params.token == null || held.token === params.token) {
         this.locks.delete(params.task);
       }
-    } else if (params.event !== "LeaseDenied" && params.owner !== undefined && params.token !== undefined) {
+    } else if (params.event !== "LeaseDenied" && params.token != null) {
+      const held = this.locks.get(params.task);
       this.locks.set(params.task, {
-        ...this.locks.get(params.task),
+        ...(held?.token === params.token ? held : { acquired_at: params.ts }),
         task: params.task,
         owner: params.owner,
         token: params.token,
-        expires_at: params.expires_at,
+        expires_at: params.expires_at ?? undefined,
       });
     }
     this.changed.fire();

@@ -29,7 +29,7 @@ export class TelemetryForwarder implements vscode.Disposable {
     for (const record of records) {
       this.logger.logUsage(record.name, { ts: record.ts, ...flatten(record.fields ?? {}) });
     }
-    const count = Object.values(dropped).reduce((sum, n) => sum + n, 0);
+    const count = Object.values(dropped).reduce<number>((sum, n) => sum + (n ?? 0), 0);
     if (count > 0) this.logger.logUsage("TelemetryDropped", { count, ...dropped });
   }
 

@@ -23,7 +23,26 @@ export const manifest = JSON.parse(
 };
 
 export function snapshot(name: string, state: string, extra: Partial<ServerSnapshot> = {}): ServerSnapshot {
-  return { name, type: "stdio", state, pid: null, restarts: 0, uptime_s: null, last_error: null, ...extra };
+  return {
+    name,
+    type: "stdio",
+    state,
+    pid: null,
+    restarts: 0,
+    uptime_s: null,
+    last_exit_code: null,
+    last_signal: null,
+    last_error: "",
+    handshake_ms: null,
+    protocol_version: null,
+    server_info: {},
+    stderr_tail: [],
+    depends_on: [],
+    auto_start: true,
+    needs_approval: false,
+    changed: [],
+    ...extra,
+  };
 }
 
 /** A host wired to a fake client, the way `activate` wires the real one. */

@@ -88,7 +88,7 @@ describe.skipIf(missing)("telemetry from the real language server", () => {
 
     const received = await batch;
     expect(received.records).toHaveLength(3); // a queue of three
-    const dropped = Object.values(received.dropped ?? {}).reduce((sum, n) => sum + n, 0);
+    const dropped = Object.values(received.dropped ?? {}).reduce<number>((sum, n) => sum + (n ?? 0), 0);
     expect(dropped).toBeGreaterThan(0);
     const forwarder = new TelemetryForwarder(vscode.window.createOutputChannel("MCP Marshal Telemetry", { log: true }));
     forwarder.handleBatch(received);

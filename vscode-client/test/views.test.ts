@@ -118,7 +118,7 @@ describe("status bar", () => {
 });
 
 describe("Task Locks tree", () => {
-  it("follows lockChanged events and full lists", async () => {
+  it("follows lockChanged events", async () => {
     const h = makeHost();
     const tree = new LockTreeProvider(h.locks, () => 1_000_000);
     vscode.window.createTreeView("mcpMarshal.locks", { treeDataProvider: tree });
@@ -135,10 +135,7 @@ describe("Task Locks tree", () => {
     h.client().notify("mcpMarshal/lockChanged", { event: "LeaseExpired", task: "build", owner: "agent-1", token: 7 });
     expect(await fake.treeItems("mcpMarshal.locks")).toHaveLength(0);
 
-    h.client().notify("mcpMarshal/lockChanged", {
-      event: "LeaseAcquired",
-      locks: [{ task: "deploy", owner: "ci", token: 3, acquired_at: 1, expires_at: 2 }],
-    });
+    h.client().notify("mcpMarshal/lockChanged", { event: "LeaseAcquired", ts: 1, task: "deploy", owner: "ci", token: 3, expires_at: 2 });
     [item] = await fake.treeItems("mcpMarshal.locks");
     expect(item.description).toBe("ci · token 3 · expired");
   });

@@ -188,7 +188,10 @@ class LeaseService:
                 self._publish(LeaseRenewed, new)
 
     def _publish(self, cls: type[LeaseEvent], lease: Lease | LogEntry, ts: float | None = None) -> None:
-        self._bus.publish(cls(task=lease.task, owner=lease.owner, token=lease.token, ts=ts or self._clock()))
+        expires = lease.expires_at if cls in (LeaseAcquired, LeaseRenewed) else None
+        self._bus.publish(
+            cls(task=lease.task, owner=lease.owner, token=lease.token, expires_at=expires, ts=ts or self._clock())
+        )
 
     def _apply(self, e: LogEntry) -> None:
         known = self._known.get(e.task)

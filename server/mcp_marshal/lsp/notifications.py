@@ -94,6 +94,7 @@ class EventForwarder:
                 "task": event.task,
                 "owner": event.owner,
                 "token": event.token,
+                "expires_at": event.expires_at,
             }
             self._ls.protocol.notify(LOCK_CHANGED, LockChangedParams.model_validate(fields).to_dict())
             if isinstance(event, LeaseExpired):  # someone's work on that task stopped without saying so
