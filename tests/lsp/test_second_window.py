@@ -79,6 +79,13 @@ async def test_a_second_window_uses_the_first_ones_servers(
     restarted = await command(second, "mcpMarshal.restartServer", "a")  # done by the first window
     assert restarted["state"] == "ready" and restarted["pid"] != pids["a"]
     assert restarted["pid"] in _fakes_under(first_lsp)
+    # its rows stay live: the owner's change reaches the second window as the views expect it
+    seen: Any = second.rec  # type: ignore[attr-defined]
+    live = await wait_until(
+        lambda: [s for s in seen.states if s["name"] == "a" and s["pid"] == restarted["pid"] and s["state"] == "ready"],
+        "serverStateChanged in the second window for the restart done by the first",
+    )
+    assert live[0]["server"]["pid"] == restarted["pid"]
     with pytest.raises(JsonRpcException, match="supervised by"):  # only the supervising window stops
         await command(second, "mcpMarshal.stopServer", "b")
 
