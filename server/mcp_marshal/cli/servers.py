@@ -217,7 +217,8 @@ async def _up(path: Path, config: Config, as_json: bool) -> int:
             _console(stderr=True).print(f"[yellow]{escape(str(exc))}[/]; nothing was started here.")
             return EXIT_ALREADY
         async with asyncio.TaskGroup() as tg:
-            starter = tg.create_task(supervisor.start())
+            # --trust is the user accepting the file as it is: its servers' launches are approved
+            starter = tg.create_task(supervisor.trust(approve_all=True))
             table = None if console is None else tg.create_task(_live_table(supervisor, bus, stop))
             await stop.wait()
             for task in (starter, table):
