@@ -1,22 +1,28 @@
 """gateway: one supervised copy of a stdio server served to agents over MCP Streamable HTTP.
 
-The same stdlib server (:mod:`bench.ping_server`, tools ``noop``, ``whoami``, ``sleep``) is
-reached three ways in one run, by the same client (the official ``mcp`` SDK 2.x):
+The same stdio server is reached three ways in one run, by the same client (the official
+``mcp`` SDK 2.x ``ClientSession``):
 
-* direct: the client spawns it and speaks stdio (the baseline: what agents do today);
-* the gateway: ``mcp-marshal up`` supervises it and serves ``<gateway>/mcp/ping`` (bearer token);
+* direct: the client spawns the server and speaks stdio (the baseline: what agents do today);
+* the gateway: ``mcp-marshal up`` supervises it and serves ``<gateway>/mcp/<server>`` (bearer token);
 * mcp-proxy (sparfenyuk, PyPI ``mcp-proxy``): it spawns the server and serves it on ``/mcp``.
 
-Measured: tool-call latency, throughput of 8 concurrent sessions, a new session's first result
-(warm against spawning the server), the footprint of 8 sessions (one copy against eight), and a
-SIGKILL of the server while a call is in flight (the call must fail fast; the next one must
-succeed once it is restarted).
+Two servers: :mod:`bench.ping_server` (stdlib, answers in microseconds, so what is measured is
+the relay) for every measurement, and ``tests/fixtures/sdk_server.py`` (the SDK's own server:
+what a Python MCP server costs to start and to keep) for latency, first result and footprint.
+
+Measured: tool-call latency (and the same with a raw HTTP/1.1 client, to take the SDK client's
+own cost out), throughput of 8 concurrent sessions with the relay's CPU per call, a new
+session's first result (warm against spawning the server), the footprint of 8 sessions (one
+copy against eight), and a SIGKILL of the server while a call is in flight (the call must fail
+fast; the next one must succeed once the server is restarted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -26,6 +32,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from mcp import ClientSession, StdioServerParameters, stdio_client
@@ -36,25 +43,44 @@ from bench.common import (
     MARK_VAR,
     PING_SERVER,
     PYTHON,
+    ROOT,
     Report,
     Size,
+    cpu_seconds,
     free_port,
     kill_leftovers,
     marked_pids,
     median,
     new_marker,
     percentile,
+    state_dir,
     write_workspace,
 )
 from bench.startup import MarshalProcess
 
-SERVER = "ping"
+SERVER = "s"
 FIFO_VAR = "PING_CALLED_FIFO"
 READY_TIMEOUT_S = 30.0
 FAIL_TIMEOUT_S = 10.0
 """How long the crash test waits for an in-flight call to fail before it says it did not."""
 CRASH_CALL_MS = 60_000
 """The ``sleep`` call that is in flight when the server is killed (it would answer much later)."""
+PROTOCOL = "2025-11-25"
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """A stdio server and the trivial call the benchmark makes to it."""
+
+    label: str
+    argv: tuple[str, ...]
+    tool: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+PING = Fixture("stdlib server (bench/ping_server.py)", (PYTHON, str(PING_SERVER)), "noop")
+SDK_SERVER = ROOT / "tests" / "fixtures" / "sdk_server.py"
+SDK = Fixture("mcp SDK server (tests/fixtures/sdk_server.py)", (PYTHON, str(SDK_SERVER)), "echo", {"text": "hi"})
 
 Opener = Callable[[], contextlib.AbstractAsyncContextManager[ClientSession]]
 
@@ -67,9 +93,9 @@ def server_env(tag: str, fifo: Path) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def stdio_session(tag: str, fifo: Path) -> AsyncIterator[ClientSession]:
+async def stdio_session(fx: Fixture, tag: str, fifo: Path) -> AsyncIterator[ClientSession]:
     """Spawn the server and initialize a session with it over stdio (the SDK's stdio client)."""
-    params = StdioServerParameters(command=PYTHON, args=[str(PING_SERVER)], env=server_env(tag, fifo))
+    params = StdioServerParameters(command=fx.argv[0], args=list(fx.argv[1:]), env=server_env(tag, fifo))
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
@@ -88,10 +114,10 @@ async def http_session(url: str, headers: dict[str, str]) -> AsyncIterator[Clien
 
 
 @dataclass
-class Gateway:
-    """``mcp-marshal up`` supervising the server; agents open sessions at ``url`` with ``headers``."""
+class Relay:
+    """The gateway or mcp-proxy, serving one server at ``url``: agents send ``headers``."""
 
-    up: MarshalProcess
+    pid: int
     url: str
     headers: dict[str, str]
 
@@ -100,15 +126,15 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def gateway(tmp: Path, tag: str, fifo: Path) -> AsyncIterator[Gateway]:
-    """Run ``mcp-marshal up`` on a one-server workspace until its server is ready and it serves."""
+async def gateway(fx: Fixture, tmp: Path, tag: str, fifo: Path) -> AsyncIterator[Relay]:
+    """``mcp-marshal up`` on a one-server workspace, once its server is ready and it serves."""
     from mcp_marshal.gateway.discovery import TOKEN
     from mcp_marshal.paths import workspace_state_dir
 
     state = tmp / f"state-{tag}"
     state.mkdir()
     ws = tmp / f"gw-{tag}.code-workspace"
-    entry = {"command": PYTHON, "args": [str(PING_SERVER)], "env": server_env(tag, fifo)}
+    entry = {"command": fx.argv[0], "args": list(fx.argv[1:]), "env": server_env(tag, fifo)}
     # every kill is restart #1 with no delay (resetAfterMs 0), as in bench/recovery.py
     restart = {"maxRestarts": 1000, "initialDelayMs": 0, "maxDelayMs": 0, "resetAfterMs": 0}
     stop = {"stdinGraceMs": 1000, "termGraceMs": 1000}
@@ -116,43 +142,28 @@ async def gateway(tmp: Path, tag: str, fifo: Path) -> AsyncIterator[Gateway]:
     async with MarshalProcess(ws, state, tag) as up:
         base = await up.wait_gateway(READY_TIMEOUT_S)
         await up.wait_ready([SERVER], timeout=READY_TIMEOUT_S)
-        old = os.environ.get("MCP_MARSHAL_STATE_DIR")
-        os.environ["MCP_MARSHAL_STATE_DIR"] = str(state)
-        try:
+        with state_dir(state):
             token = (workspace_state_dir(ws) / TOKEN).read_text().strip()
-        finally:
-            if old is None:
-                os.environ.pop("MCP_MARSHAL_STATE_DIR", None)
-            else:
-                os.environ["MCP_MARSHAL_STATE_DIR"] = old
-        yield Gateway(up, f"{base}/mcp/{SERVER}", {"Authorization": f"Bearer {token}"})
-
-
-@dataclass
-class Proxy:
-    proc: subprocess.Popen[bytes]
-    url: str
-
-    def session(self) -> contextlib.AbstractAsyncContextManager[ClientSession]:
-        return http_session(self.url, {})
+        yield Relay(up.pid, f"{base}/mcp/{SERVER}", {"Authorization": f"Bearer {token}"})
 
 
 @contextlib.asynccontextmanager
-async def mcp_proxy(peer: peers.Peer, tmp: Path, tag: str, fifo: Path) -> AsyncIterator[Proxy]:
-    """mcp-proxy serving the server on a private port, once a session completes a handshake."""
+async def mcp_proxy(fx: Fixture, peer: peers.Peer, tmp: Path, tag: str, fifo: Path) -> AsyncIterator[Relay]:
+    """mcp-proxy serving the server on a private port, once a session's handshake succeeds."""
     assert peer.argv is not None
     port = free_port()
     server_vars = [arg for k, v in server_env(tag, fifo).items() for arg in ("-e", k, v)]
+    # WARNING: no access log line per request (ours writes none either)
     argv = [*peer.argv, "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING", *server_vars,
-            "--", PYTHON, str(PING_SERVER)]  # fmt: skip
+            "--", *fx.argv]  # fmt: skip
     log = tmp / f"mcp-proxy-{tag}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, **peer.env, MARK_VAR: tag}, start_new_session=True)  # fmt: skip
-    proxy = Proxy(proc, f"http://127.0.0.1:{port}/mcp")
+    relay = Relay(proc.pid, f"http://127.0.0.1:{port}/mcp", {})
     try:
-        await _handshake_answers(proxy, log)
-        yield proxy
+        await _handshake_answers(relay, proc, log)
+        yield relay
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -162,14 +173,14 @@ async def mcp_proxy(peer: peers.Peer, tmp: Path, tag: str, fifo: Path) -> AsyncI
         proc.wait()
 
 
-async def _handshake_answers(proxy: Proxy, log: Path) -> None:
+async def _handshake_answers(relay: Relay, proc: subprocess.Popen[bytes], log: Path) -> None:
     """Poll (every 10 ms) until a session's handshake through the proxy succeeds."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
-        if proxy.proc.poll() is not None:
-            raise RuntimeError(f"mcp-proxy exited ({proxy.proc.returncode}); see {log}")
+        if proc.poll() is not None:
+            raise RuntimeError(f"mcp-proxy exited ({proc.returncode}); see {log}")
         try:
-            async with asyncio.timeout(5), proxy.session():
+            async with asyncio.timeout(5), relay.session():
                 return
         except Exception:
             if time.monotonic() > deadline:
@@ -205,68 +216,177 @@ class CallSignal:
         os.close(self._write_fd)
 
 
+# --- raw clients: the relay's own cost, without the SDK client's ---------------------------------
+
+
+class RawHttp:
+    """One MCP session over one kept-alive HTTP/1.1 connection: a request is one POST whose whole
+    body (JSON, or an SSE stream that ends with the answer) is read."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.headers = {**relay.headers, "Content-Type": "application/json",
+                        "Accept": "application/json, text/event-stream"}  # fmt: skip
+        self.client = httpx2.AsyncClient(timeout=30)
+
+    async def __aenter__(self) -> RawHttp:
+        await self.client.__aenter__()
+        params = {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
+        answer = await self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})
+        self.headers["Mcp-Session-Id"] = answer.headers["mcp-session-id"]
+        self.headers["Mcp-Protocol-Version"] = PROTOCOL
+        await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return self
+
+    async def post(self, msg: dict[str, Any]) -> httpx2.Response:
+        answer = await self.client.post(self.relay.url, content=json.dumps(msg), headers=self.headers)
+        answer.raise_for_status()
+        return answer
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.__aexit__(None, None, None)
+
+
+class RawStdio:
+    """The server spawned and spoken to over its pipes, one line each way."""
+
+    def __init__(self, fx: Fixture, tag: str) -> None:
+        self.fx, self.tag = fx, tag
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> RawStdio:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.fx.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, env={**os.environ, MARK_VAR: self.tag},
+        )  # fmt: skip
+        params = {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
+        await self.request({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})
+        await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return self
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    async def request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        await self.send(msg)
+        while True:
+            answer: dict[str, Any] = json.loads(await self.proc.stdout.readline())
+            if answer.get("id") == msg["id"]:
+                return answer
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 5)
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+RawCall = Callable[[int], Any]
+
+
+async def raw_latencies(calls: dict[str, RawCall], n: int, rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Sequential calls through each raw client, rounds interleaved (order rotated)."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for name in names:
+        for i in range(warmup):
+            await calls[name](i + 1)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            for i in range(n // rounds):
+                t0 = time.perf_counter()
+                await calls[name](i + 1000)
+                samples[name].append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def tool_call(fx: Fixture, req_id: int) -> dict[str, Any]:
+    params = {"name": fx.tool, "arguments": fx.arguments}
+    return {"jsonrpc": "2.0", "id": req_id, "method": "tools/call", "params": params}
+
+
 # --- measurements ------------------------------------------------------------------------------
 
 
-async def call_ms(session: ClientSession) -> float:
+async def call_ms(fx: Fixture, session: ClientSession) -> float:
     t0 = time.perf_counter()
-    result = await session.call_tool("noop", {})
+    result = await session.call_tool(fx.tool, fx.arguments)
     ms = (time.perf_counter() - t0) * 1000
     if result.is_error:
-        raise RuntimeError(f"noop failed: {result}")
+        raise RuntimeError(f"{fx.tool} failed: {result}")
     return ms
 
 
-async def latencies(openers: dict[str, Opener], calls: int, rounds: int, warmup: int) -> dict[str, list[float]]:
-    """Sequential ``noop`` calls on one session per target, rounds interleaved (order rotated)."""
+async def latencies(fx: Fixture, openers: dict[str, Opener], calls: int, rounds: int,
+                    warmup: int) -> dict[str, list[float]]:  # fmt: skip
+    """Sequential calls on one session per target, rounds interleaved (order rotated)."""
     samples: dict[str, list[float]] = {name: [] for name in openers}
     async with contextlib.AsyncExitStack() as stack:
         sessions = {name: await stack.enter_async_context(open_()) for name, open_ in openers.items()}
         for session in sessions.values():
             for _ in range(warmup):
-                await call_ms(session)
+                await call_ms(fx, session)
         names = list(sessions)
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 for _ in range(calls // rounds):
-                    samples[name].append(await call_ms(sessions[name]))
+                    samples[name].append(await call_ms(fx, sessions[name]))
     return samples
 
 
-async def throughput(open_: Opener, sessions: int, calls: int) -> float:
+@dataclass
+class Throughput:
+    calls_per_s: float
+    relay_cpu_us: float
+    """CPU time of the relay process (gateway or proxy) per call, µs; nan when there is none."""
+
+
+async def throughput(fx: Fixture, open_: Opener, sessions: int, calls: int, relay_pid: int | None) -> Throughput:
     """Calls/s of ``sessions`` concurrent sessions, each making ``calls`` sequential calls, all
     started at once (after every session is open and has made one call)."""
     opened = 0
-    all_open = asyncio.Event()
-    go = asyncio.Event()
+    all_open, go, all_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
     ends: list[float] = []
 
     async def agent() -> None:
         nonlocal opened
         async with open_() as session:
-            await call_ms(session)
+            await call_ms(fx, session)
             opened += 1
             if opened == sessions:
                 all_open.set()
             await go.wait()
             for _ in range(calls):
-                await session.call_tool("noop", {})
+                await session.call_tool(fx.tool, fx.arguments)
             ends.append(time.perf_counter())
+            if len(ends) == sessions:
+                all_done.set()
+            await all_done.wait()  # no session closes (costing the relay CPU) before the last call
 
     async with asyncio.TaskGroup() as tg:
         for _ in range(sessions):
             tg.create_task(agent())
         await all_open.wait()
+        cpu0 = cpu_seconds(relay_pid) if relay_pid else 0.0
         t0 = time.perf_counter()
         go.set()
-    return sessions * calls / (max(ends) - t0)
+        await all_done.wait()
+        cpu = (cpu_seconds(relay_pid) - cpu0) if relay_pid else float("nan")
+    total = sessions * calls
+    return Throughput(total / (max(ends) - t0), cpu / total * 1e6)
 
 
-async def first_result_ms(open_: Opener) -> float:
+async def first_result_ms(fx: Fixture, open_: Opener) -> float:
     """From nothing to the first tool result of a new session (the session closed after)."""
     t0 = time.perf_counter()
     async with open_() as session:
-        await session.call_tool("noop", {})
+        await session.call_tool(fx.tool, fx.arguments)
         return (time.perf_counter() - t0) * 1000
 
 
@@ -277,35 +397,27 @@ class Footprint:
     processes: int
 
 
-def pss_mb(pid: int) -> float:
-    """Proportional set size (shared pages split between their users), /proc/PID/smaps_rollup."""
-    with open(f"/proc/{pid}/smaps_rollup") as f:
+def _status_kb(pid: int, path: str, key: str) -> int:
+    with open(f"/proc/{pid}/{path}") as f:
         for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key):
                 return int(line.split()[1])
     return 0
 
 
 def footprint_of(tag: str) -> Footprint:
-    """Every live process of this run (they carry its marker): the supervisor, the proxy, the servers."""
+    """Every live process of this run (they carry its marker): the supervisor and its watchdog,
+    or the proxy, and the servers. PSS splits shared pages (the interpreter) between their users."""
     rss, pss, count = 0.0, 0.0, 0
     for pid in marked_pids(tag):
         with contextlib.suppress(OSError):
-            rss += rss_kb(pid) / 1024
-            pss += pss_mb(pid)
+            rss += _status_kb(pid, "status", "VmRSS:") / 1024
+            pss += _status_kb(pid, "smaps_rollup", "Pss:") / 1024
             count += 1
     return Footprint(rss, pss, count)
 
 
-async def footprint_with_sessions(open_: Opener, sessions: int, tag: str) -> Footprint:
+async def footprint_with_sessions(fx: Fixture, open_: Opener, sessions: int, tag: str) -> Footprint:
     """The footprint while ``sessions`` sessions are open and each has made a call."""
     opened = 0
     all_open = asyncio.Event()
@@ -314,7 +426,7 @@ async def footprint_with_sessions(open_: Opener, sessions: int, tag: str) -> Foo
     async def agent() -> None:
         nonlocal opened
         async with open_() as session:
-            await call_ms(session)
+            await call_ms(fx, session)
             opened += 1
             if opened == sessions:
                 all_open.set()
@@ -334,64 +446,63 @@ class Crash:
     """One SIGKILL of the server while a ``sleep`` call was in flight."""
 
     failed_ms: float | None
-    """Kill → the in-flight call raised (None: it had not after FAIL_TIMEOUT_S)."""
+    """Kill → the in-flight call raised or answered with an error (None: not in FAIL_TIMEOUT_S)."""
     next_ok_ms: float | None
     """Kill → the next call (sent once the first failed) answered (None: it did not)."""
-    error: str = ""
+    how: str = ""
 
 
-async def crash_once(session: ClientSession, signal_: CallSignal, *, retry: bool) -> Crash:
-    """Kill the server as soon as a ``sleep`` call reaches it; time the call's failure, then
-    (``retry``) send ``noop`` until one succeeds, or once if it fails for good."""
+def _short(text: object, limit: int = 90) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+async def crash_once(session: ClientSession, called: CallSignal, *, retry: bool) -> Crash:
+    """Kill the server as soon as a ``sleep`` call reaches it and time the call's failure; then
+    (``retry``) time the next ``noop`` until it answers, restart included."""
     in_flight = asyncio.ensure_future(session.call_tool("sleep", {"ms": CRASH_CALL_MS}))
-    pid = await asyncio.wait_for(signal_.reached(), READY_TIMEOUT_S)
+    pid = await asyncio.wait_for(called.reached(), READY_TIMEOUT_S)
     t0 = time.perf_counter()
     os.kill(pid, signal.SIGKILL)
     failed_ms: float | None = None
-    error = ""
     try:
         async with asyncio.timeout(FAIL_TIMEOUT_S):
             result = await in_flight
-        error = f"answered: {result}"
+        if result.is_error:
+            failed_ms = (time.perf_counter() - t0) * 1000
+            said = getattr(result.content[0], "text", result) if result.content else result
+            how = f"tool error result: {_short(said)}"
+        else:
+            how = "answered as if nothing happened"
     except TimeoutError:
         in_flight.cancel()
-        error = f"still waiting after {FAIL_TIMEOUT_S:g} s"
+        how = f"still waiting after {FAIL_TIMEOUT_S:g} s"
     except Exception as exc:
         failed_ms = (time.perf_counter() - t0) * 1000
-        error = f"{type(exc).__name__}: {exc}"
+        how = f"{type(exc).__name__}: {_short(exc)}"
     if not retry:
-        return Crash(failed_ms, None, error)
+        return Crash(failed_ms, None, how)
+    ok: float | None = None
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
             result = await session.call_tool("noop", {})
         ok = None if result.is_error else (time.perf_counter() - t0) * 1000
     except Exception as exc:
-        ok = None
-        error += f"; next call: {type(exc).__name__}: {exc}"
-    return Crash(failed_ms, ok, error)
+        how += f"; next call: {type(exc).__name__}: {_short(exc)}"
+    return Crash(failed_ms, ok, how)
 
 
-async def proxy_crash(session: ClientSession, signal_: CallSignal) -> Crash:
-    """mcp-proxy does not restart its server: one kill, then one more call to see what it says."""
-    crash = await crash_once(session, signal_, retry=False)
+async def peer_crash(session: ClientSession, called: CallSignal) -> Crash:
+    """One kill without a supervisor to restart the server, then one more call to see what it says."""
+    crash = await crash_once(session, called, retry=False)
     try:
         async with asyncio.timeout(FAIL_TIMEOUT_S):
             result = await session.call_tool("noop", {})
-        next_call = "answered" if not result.is_error else f"tool error: {result}"
+        crash.how += "; next call: " + ("answered" if not result.is_error else "tool error result")
     except TimeoutError:
-        next_call = f"no answer after {FAIL_TIMEOUT_S:g} s"
+        crash.how += f"; next call: no answer after {FAIL_TIMEOUT_S:g} s"
     except Exception as exc:
-        next_call = f"{type(exc).__name__}: {str(exc)[:120]}"
-    crash.error += f"; next call: {next_call}"
-    return crash
-
-
-async def direct_crash(tag: str, signal_: CallSignal, fifo: Path) -> Crash:
-    """The same kill against a directly spawned server: does the SDK's stdio client fail the call?"""
-    crash = Crash(None, None, "the session could not be opened")
-    with contextlib.suppress(Exception):  # closing a session whose server is gone may complain
-        async with stdio_session(tag, fifo) as session:
-            crash = await crash_once(session, signal_, retry=False)
+        crash.how += f"; next call: {type(exc).__name__}"
     return crash
 
 
@@ -400,18 +511,16 @@ async def direct_crash(tag: str, signal_: CallSignal, fifo: Path) -> Crash:
 
 @dataclass
 class Results:
+    fixture: Fixture
     lat: dict[str, list[float]] = field(default_factory=dict)
-    tput: dict[str, list[float]] = field(default_factory=dict)
+    raw: dict[str, list[float]] = field(default_factory=dict)
+    tput: dict[str, list[Throughput]] = field(default_factory=dict)
     first: dict[str, list[float]] = field(default_factory=dict)
     foot: dict[str, Footprint] = field(default_factory=dict)
     crashes: list[Crash] = field(default_factory=list)
-    proxy_crash: Crash | None = None
-    direct_crash: Crash | None = None
+    peer_crashes: dict[str, Crash] = field(default_factory=dict)
     leaked: list[str] = field(default_factory=list)
     load: list[float] = field(default_factory=list)
-
-    def add(self, bucket: dict[str, list[float]], key: str, value: float) -> None:
-        bucket.setdefault(key, []).append(value)
 
 
 async def _check(results: Results, tag: str, what: str) -> None:
@@ -420,7 +529,7 @@ async def _check(results: Results, tag: str, what: str) -> None:
         results.leaked.append(f"{what}: {len(left)} process(es) outlived the run (killed): {left}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     calls: int
     rounds: int
@@ -445,130 +554,172 @@ def plan(size: Size) -> Plan:
     )
 
 
+async def measure(fx: Fixture, p: Plan, proxy_peer: peers.Peer, tmp: Path, called: CallSignal,
+                  *, full: bool) -> Results:  # fmt: skip
+    """Every measurement of one server; ``full``: also throughput, raw clients and the kills."""
+    res = Results(fx)
+    res.load.append(os.getloadavg()[0])
+    fifo = called.path
+    tag = new_marker()
+    direct: Opener = lambda: stdio_session(fx, tag, fifo)  # noqa: E731
+    async with contextlib.AsyncExitStack() as stack:
+        relays = {"gateway": await stack.enter_async_context(gateway(fx, tmp, tag, fifo))}
+        if proxy_peer.argv is not None:
+            relays["mcp-proxy"] = await stack.enter_async_context(mcp_proxy(fx, proxy_peer, tmp, tag, fifo))
+        openers: dict[str, Opener] = {"direct": direct, **{name: r.session for name, r in relays.items()}}
+        res.lat = await latencies(fx, openers, p.calls, p.rounds, p.warmup)
+        if full:
+            async with contextlib.AsyncExitStack() as raw:
+                pipe = await raw.enter_async_context(RawStdio(fx, tag))
+                raws: dict[str, RawCall] = {"direct": lambda i: pipe.request(tool_call(fx, i))}
+                for name, relay in relays.items():
+                    client = await raw.enter_async_context(RawHttp(relay))
+                    raws[name] = lambda i, c=client: c.post(tool_call(fx, i))
+                res.raw = await raw_latencies(raws, p.calls, p.rounds, p.warmup)
+            for _ in range(p.tput_rounds):
+                for name, relay in relays.items():
+                    got = await throughput(fx, relay.session, p.sessions, p.tput_calls, relay.pid)
+                    res.tput.setdefault(name, []).append(got)
+                got = await throughput(fx, direct, p.sessions, p.tput_calls, None)
+                res.tput.setdefault("direct, one copy each", []).append(got)
+        for _ in range(p.first_runs):
+            for name, open_ in openers.items():
+                res.first.setdefault(name, []).append(await first_result_ms(fx, open_))
+        res.load.append(os.getloadavg()[0])
+    await _check(res, tag, "latency, throughput, first result")
+    # the footprints: each alone, so the marker finds only its processes
+    tag = new_marker()
+    res.foot["direct"] = await footprint_with_sessions(fx, lambda: stdio_session(fx, tag, fifo), p.sessions, tag)
+    await _check(res, tag, "direct footprint")
+    tag = new_marker()
+    async with gateway(fx, tmp, tag, fifo) as gw:
+        res.foot["gateway"] = await footprint_with_sessions(fx, gw.session, p.sessions, tag)
+        if full:
+            async with gw.session() as session:
+                await session.call_tool("noop", {})
+                for _ in range(p.crashes):
+                    res.crashes.append(await crash_once(session, called, retry=True))
+    await _check(res, tag, "gateway")
+    if proxy_peer.argv is not None:
+        tag = new_marker()
+        async with mcp_proxy(fx, proxy_peer, tmp, tag, fifo) as proxy:
+            res.foot["mcp-proxy"] = await footprint_with_sessions(fx, proxy.session, p.sessions, tag)
+            if full:
+                with contextlib.suppress(Exception):  # closing a session to a proxy whose server died
+                    async with proxy.session() as session:
+                        res.peer_crashes["mcp-proxy"] = await peer_crash(session, called)
+        await _check(res, tag, "mcp-proxy")
+    if full:
+        tag = new_marker()
+        with contextlib.suppress(Exception):  # closing a session whose server is gone
+            async with stdio_session(fx, tag, fifo) as session:
+                res.peer_crashes["direct"] = await crash_once(session, called, retry=False)
+        await _check(res, tag, "direct crash")
+    res.load.append(os.getloadavg()[0])
+    return res
+
+
 async def _main(size: Size) -> list[Report]:
     p = plan(size)
     proxy_peer = peers.mcp_proxy()
-    results = Results()
-    results.load.append(os.getloadavg()[0])
+    reports = []
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as d:
         tmp = Path(d)
-        tag = new_marker()
-        fifo = tmp / "called.fifo"
-        async with CallSignal(fifo) as called:
-            direct: Opener = lambda: stdio_session(tag, fifo)  # noqa: E731
-            async with contextlib.AsyncExitStack() as stack:
-                gw = await stack.enter_async_context(gateway(tmp, tag, fifo))
-                openers: dict[str, Opener] = {"direct": direct, "gateway": gw.session}
-                proxy: Proxy | None = None
-                if proxy_peer.argv is not None:
-                    proxy = await stack.enter_async_context(mcp_proxy(proxy_peer, tmp, tag, fifo))
-                    openers["mcp-proxy"] = proxy.session
-                results.lat = await latencies(openers, p.calls, p.rounds, p.warmup)
-                for _ in range(p.tput_rounds):
-                    for name in ("gateway", "mcp-proxy"):
-                        if name in openers:
-                            results.add(results.tput, name, await throughput(openers[name], p.sessions, p.tput_calls))
-                    results.add(results.tput, "direct, one copy each",
-                                await throughput(direct, p.sessions, p.tput_calls))  # fmt: skip
-                for _ in range(p.first_runs):
-                    for name, open_ in openers.items():
-                        results.add(results.first, name, await first_result_ms(open_))
-                results.load.append(os.getloadavg()[0])
-            await _check(results, tag, "latency, throughput, first result")
-            # footprint: each alone, so the marker finds only its processes
-            tag = new_marker()
-            results.foot["direct"] = await footprint_with_sessions(lambda: stdio_session(tag, fifo), p.sessions, tag)
-            await _check(results, tag, "direct footprint")
-            tag = new_marker()
-            async with gateway(tmp, tag, fifo) as gw:
-                results.foot["gateway"] = await footprint_with_sessions(gw.session, p.sessions, tag)
-                async with gw.session() as session:
-                    await session.call_tool("noop", {})
-                    for _ in range(p.crashes):
-                        results.crashes.append(await crash_once(session, called, retry=True))
-            await _check(results, tag, "gateway")
-            if proxy_peer.argv is not None:
-                tag = new_marker()
-                async with mcp_proxy(proxy_peer, tmp, tag, fifo) as proxy:
-                    results.foot["mcp-proxy"] = await footprint_with_sessions(proxy.session, p.sessions, tag)
-                    with contextlib.suppress(Exception):
-                        async with proxy.session() as session:
-                            results.proxy_crash = await proxy_crash(session, called)
-                await _check(results, tag, "mcp-proxy")
-            tag = new_marker()
-            results.direct_crash = await direct_crash(tag, called, fifo)
-            await _check(results, tag, "direct crash")
-    results.load.append(os.getloadavg()[0])
-    return [report(results, p, proxy_peer)]
+        async with CallSignal(tmp / "called.fifo") as called:
+            reports.append(report(await measure(PING, p, proxy_peer, tmp, called, full=True), p, proxy_peer))
+            reports.append(report(await measure(SDK, p, proxy_peer, tmp, called, full=False), p, proxy_peer))
+    return reports
+
+
+LABELS = {"direct": "spawn per session (stdio)", "gateway": "warm (gateway)", "mcp-proxy": "warm (mcp-proxy)"}
 
 
 def report(res: Results, p: Plan, proxy_peer: peers.Peer) -> Report:
     has_proxy = proxy_peer.argv is not None
-    r = Report(
-        f"gateway: one stdlib stdio server, direct vs through mcp-marshal up vs mcp-proxy {peers.MCP_PROXY_VERSION}"
-    )
-    stats: dict[str, dict[str, float]] = {}
+    r = Report(f"gateway: {res.fixture.label}, direct stdio vs mcp-marshal up vs mcp-proxy {peers.MCP_PROXY_VERSION}")
+    q = {name: {k: percentile(v, float(k[1:])) for k in ("p50", "p95", "p99")} for name, v in res.lat.items()}
     for name, values in res.lat.items():
-        stats[name] = {q: percentile(values, float(q[1:])) for q in ("p50", "p95", "p99")}
-        for q, v in stats[name].items():
-            r.row(f"tool call latency {q}, {name}", v, "ms", f"n={len(values)}" if q == "p50" else "")
-    tput = {name: median(v) for name, v in res.tput.items()}
-    for name, v in tput.items():
-        spread = f"; runs {min(res.tput[name]):,.0f}–{max(res.tput[name]):,.0f}" if len(res.tput[name]) > 1 else ""
-        r.row(f"throughput, {p.sessions} sessions, {name}", v, "calls/s", f"median of {len(res.tput[name])}{spread}")
+        r.row(f"SDK client, tool call, {name}: p50", q[name]["p50"], "ms", f"n={len(values)}, `{res.fixture.tool}`")
+        r.row(f"SDK client, tool call, {name}: p95 / p99", q[name]["p95"], "ms", f"p99 {q[name]['p99']:.2f} ms")
+    raw = {name: {k: percentile(v, float(k[1:])) for k in ("p50", "p99")} for name, v in res.raw.items()}
+    for name, values in res.raw.items():
+        how = "one pipe" if name == "direct" else "kept-alive HTTP/1.1, JSON or SSE body read whole"
+        r.row(f"raw client, tool call, {name}: p50", raw[name]["p50"], "ms", f"n={len(values)}; {how}")
+        r.row(f"raw client, tool call, {name}: p99", raw[name]["p99"], "ms", "")
+    tput = {name: median([t.calls_per_s for t in v]) for name, v in res.tput.items()}
+    for name, runs in res.tput.items():
+        spread = f"; runs {min(t.calls_per_s for t in runs):,.0f}–{max(t.calls_per_s for t in runs):,.0f}"
+        r.row(f"throughput, {p.sessions} sessions, {name}", tput[name], "calls/s", f"median of {len(runs)}{spread}")
+        cpu = median([t.relay_cpu_us for t in runs])
+        if cpu == cpu:
+            r.row(f"throughput, {p.sessions} sessions, {name}: its CPU per call", cpu, "µs", "the relay process alone")
     first = {name: median(v) for name, v in res.first.items()}
-    labels = {"direct": "spawn per session (stdio)", "gateway": "warm (gateway)", "mcp-proxy": "warm (mcp-proxy)"}
     for name, v in first.items():
-        r.row(f"new session → first result, {labels[name]}", v, "ms",
+        r.row(f"new session → first result, {LABELS[name]}", v, "ms",
               f"median of {len(res.first[name])}; connect + initialize + call")  # fmt: skip
     for name, f in res.foot.items():
-        copies = "one copy" if name != "direct" else f"{p.sessions} copies"
-        r.row(
-            f"footprint, {p.sessions} sessions, {name}: RSS",
-            f.rss_mb,
-            "MB",
-            f"sum over {f.processes} processes ({copies})",
-        )
-        r.row(f"footprint, {p.sessions} sessions, {name}: PSS", f.pss_mb, "MB", "shared pages split")
-        r.row(f"footprint, {p.sessions} sessions, {name}: processes", f.processes, "", "")
+        copies = f"{p.sessions} copies" if name == "direct" else "one copy"
+        r.row(f"{p.sessions} sessions, {name}: RSS", f.rss_mb, "MB", f"sum over {f.processes} processes ({copies})")
+        r.row(f"{p.sessions} sessions, {name}: PSS", f.pss_mb, "MB", "shared pages split between processes")
     failed = [c.failed_ms for c in res.crashes if c.failed_ms is not None]
     ok = [c.next_ok_ms for c in res.crashes if c.next_ok_ms is not None]
-    if failed:
-        r.row(
-            "gateway: kill → in-flight call fails, median",
-            median(failed),
-            "ms",
-            f"{len(failed)} of {len(res.crashes)} failed",
-        )
-        r.row("gateway: kill → in-flight call fails, max", max(failed), "ms", "")
-    if ok:
-        r.row(
-            "gateway: kill → next call answered, median",
-            median(ok),
-            "ms",
-            f"{len(ok)} of {len(res.crashes)}; restart included",
-        )
-        r.row("gateway: kill → next call answered, max", max(ok), "ms", "")
-    for who, crash in (("mcp-proxy", res.proxy_crash), ("direct", res.direct_crash)):
-        if crash is not None and crash.failed_ms is not None:
-            r.row(f"{who}: kill → in-flight call fails", crash.failed_ms, "ms", crash.error[:160])
-        elif crash is not None:
-            r.note(f"{who}: after the kill the in-flight call {crash.error[:200]}")
+    if res.crashes:
+        if failed:
+            r.row("gateway: SIGKILL → in-flight call fails", median(failed), "ms",
+                  f"median; max {max(failed):.1f}; {len(failed)} of {len(res.crashes)} failed")  # fmt: skip
+        if ok:
+            r.row("gateway: SIGKILL → next call answered", median(ok), "ms",
+                  f"median; max {max(ok):.1f}; {len(ok)} of {len(res.crashes)}; restart included")  # fmt: skip
+        hows = sorted({c.how for c in res.crashes})
+        r.note(f"gateway: the in-flight call ended with {'; '.join(hows)}")
+    for who, crash in res.peer_crashes.items():
+        if crash.failed_ms is not None:
+            r.row(f"{who}: SIGKILL → in-flight call fails", crash.failed_ms, "ms", "one kill; no restart")
+        r.note(f"{who} after the kill: {crash.how}")
     # ratios
-    for q in ("p50", "p99"):
-        r.ratio(f"gateway / direct, latency {q}", stats["gateway"][q], stats["direct"][q])
-        if has_proxy:
-            r.ratio(f"gateway / mcp-proxy, latency {q}", stats["gateway"][q], stats["mcp-proxy"][q], at_most=1.0)
+    r.ratio("SDK client latency p50, gateway / direct", q["gateway"]["p50"], q["direct"]["p50"])
+    if raw:
+        r.ratio("raw client latency p50, gateway / direct", raw["gateway"]["p50"], raw["direct"]["p50"])
     if has_proxy:
-        r.ratio("gateway / mcp-proxy, throughput", tput["gateway"], tput["mcp-proxy"], at_least=1.0)
-        r.ratio("gateway / mcp-proxy, first result (warm)", first["gateway"], first["mcp-proxy"])
-    r.ratio("gateway warm / spawn per session, first result", first["gateway"], first["direct"], at_most=1.0)
-    if "direct" in res.foot:
-        r.ratio(f"gateway / {p.sessions} spawned copies, PSS", res.foot["gateway"].pss_mb, res.foot["direct"].pss_mb)
-        if has_proxy and "mcp-proxy" in res.foot:
-            r.ratio("gateway / mcp-proxy, PSS", res.foot["gateway"].pss_mb, res.foot["mcp-proxy"].pss_mb)
+        r.ratio("SDK client latency p50, gateway / mcp-proxy", q["gateway"]["p50"], q["mcp-proxy"]["p50"], at_most=1)
+        r.ratio("SDK client latency p99, gateway / mcp-proxy", q["gateway"]["p99"], q["mcp-proxy"]["p99"], at_most=1)
+        if raw:
+            r.ratio("raw client latency p50, gateway / mcp-proxy", raw["gateway"]["p50"], raw["mcp-proxy"]["p50"])
+        if tput:
+            r.ratio("throughput, gateway / mcp-proxy", tput["gateway"], tput["mcp-proxy"], at_least=1)
+            r.ratio("relay CPU per call, gateway / mcp-proxy", median([t.relay_cpu_us for t in res.tput["gateway"]]),
+                    median([t.relay_cpu_us for t in res.tput["mcp-proxy"]]))  # fmt: skip
+    r.ratio("first result, warm gateway / spawn per session", first["gateway"], first["direct"])
+    if has_proxy:
+        r.ratio("first result, warm gateway / warm mcp-proxy", first["gateway"], first["mcp-proxy"])
+    r.ratio(f"PSS, gateway (one copy) / {p.sessions} spawned copies", res.foot["gateway"].pss_mb,
+            res.foot["direct"].pss_mb)  # fmt: skip
+    if has_proxy:
+        r.ratio("PSS, gateway / mcp-proxy", res.foot["gateway"].pss_mb, res.foot["mcp-proxy"].pss_mb)
     if ok:
-        r.ratio("gateway kill → next answer / spawn-per-session first result", median(ok), first["direct"])
+        r.ratio("SIGKILL → next answer, gateway / spawn-per-session first result", median(ok), first["direct"])
+    direct_failed = res.peer_crashes["direct"].failed_ms if "direct" in res.peer_crashes else None
+    if failed and direct_failed:
+        r.ratio("SIGKILL → in-flight call fails, gateway / direct", median(failed), direct_failed)
+    # notes
+    r.note("The same client for every row: mcp SDK 2.x `ClientSession` (stdio_client / streamable_http_client), "
+           "one process, one event loop. Latency: one session per target, sequential calls, rounds of "
+           f"{p.calls // p.rounds} interleaved with the order rotated; nearest-rank percentiles.")  # fmt: skip
+    if res.raw:
+        r.note("Raw client: the same calls written by hand (one JSON line on the pipe; one POST on a "
+               "kept-alive httpx2 connection): what the relay adds, without the SDK client.")  # fmt: skip
+    if res.tput:
+        r.note(f"Throughput: {p.sessions} sessions × {p.tput_calls} sequential calls each, all in this one "
+               "process: the client is the bottleneck on 2 cores, so the relay's CPU per call (its process's "
+               "utime+stime over the run / calls) is the fairer comparison of the relays. Direct: each session "
+               "spawned its own copy.")  # fmt: skip
+    r.note(f"Footprint: {p.sessions} sessions open, each after one call; every process that carries the run's "
+           "marker (mcp-marshal up + its lifeline watchdog + the server; mcp-proxy + the server; or the spawned "
+           "copies), RSS from /proc/PID/status and PSS from /proc/PID/smaps_rollup; not the clients.")  # fmt: skip
+    if res.crashes:
+        r.note("Kill: the server writes its pid to a FIFO when a `sleep` call reaches it (through any relay); "
+               "the benchmark SIGKILLs that pid at once. Restart policy initialDelayMs 0 (resetAfterMs 0: every "
+               "kill is a first restart); the default 1000 ms delay would add ~1 s to the next answer.")  # fmt: skip
     if not has_proxy:
         r.note(f"mcp-proxy unavailable: {proxy_peer.why_not}")
     r.note("load average (1 min) at start, after the shared part, at the end: "
