@@ -96,9 +96,10 @@ def server_env(tag: str, fifo: Path) -> dict[str, str]:
 async def stdio_session(fx: Fixture, tag: str, fifo: Path) -> AsyncIterator[ClientSession]:
     """Spawn the server and initialize a session with it over stdio (the SDK's stdio client)."""
     params = StdioServerParameters(command=fx.argv[0], args=list(fx.argv[1:]), env=server_env(tag, fifo))
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
+    with open(os.devnull, "w") as quiet:  # the SDK server says "starting" on stderr
+        async with stdio_client(params, errlog=quiet) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
 
 
 @contextlib.asynccontextmanager
