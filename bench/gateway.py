@@ -396,6 +396,8 @@ class Footprint:
     rss_mb: float
     pss_mb: float
     processes: int
+    parts: dict[str, float] = field(default_factory=dict)
+    """RSS (MB) by what the process runs (its script or executable's name), summed."""
 
 
 def _status_kb(pid: int, path: str, key: str) -> int:
@@ -409,13 +411,26 @@ def _status_kb(pid: int, path: str, key: str) -> int:
 def footprint_of(tag: str) -> Footprint:
     """Every live process of this run (they carry its marker): the supervisor and its watchdog,
     or the proxy, and the servers. PSS splits shared pages (the interpreter) between their users."""
-    rss, pss, count = 0.0, 0.0, 0
+    found = Footprint(0.0, 0.0, 0)
     for pid in marked_pids(tag):
         with contextlib.suppress(OSError):
-            rss += _status_kb(pid, "status", "VmRSS:") / 1024
-            pss += _status_kb(pid, "smaps_rollup", "Pss:") / 1024
-            count += 1
-    return Footprint(rss, pss, count)
+            rss = _status_kb(pid, "status", "VmRSS:") / 1024
+            found.pss_mb += _status_kb(pid, "smaps_rollup", "Pss:") / 1024
+            found.rss_mb += rss
+            found.processes += 1
+            what = _what(pid)
+            found.parts[what] = found.parts.get(what, 0.0) + rss
+    return found
+
+
+def _what(pid: int) -> str:
+    """``mcp-marshal up``, ``mcp-proxy``, ``ping_server.py``…: the first argument that is not an
+    interpreter or an option, by its base name."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    names = [Path(a).name for a in argv if not a.startswith("-")]
+    useful = [n for n in names if not n.startswith("python")] or names or ["?"]
+    return " ".join(useful[:2]) if useful[0] == "mcp-marshal" else useful[0]
 
 
 async def footprint_with_sessions(fx: Fixture, open_: Opener, sessions: int, tag: str) -> Footprint:
@@ -662,6 +677,8 @@ def report(res: Results, p: Plan, proxy_peer: peers.Peer) -> Report:
         copies = f"{p.sessions} copies" if name == "direct" else "one copy"
         r.row(f"{p.sessions} sessions, {name}: RSS", f.rss_mb, "MB", f"sum over {f.processes} processes ({copies})")
         r.row(f"{p.sessions} sessions, {name}: PSS", f.pss_mb, "MB", "shared pages split between processes")
+        parts = ", ".join(f"{what} {mb:.1f}" for what, mb in sorted(f.parts.items(), key=lambda kv: -kv[1]))
+        r.note(f"{p.sessions} sessions, {name}: RSS by process (MB): {parts}")
     failed = [c.failed_ms for c in res.crashes if c.failed_ms is not None]
     ok = [c.next_ok_ms for c in res.crashes if c.next_ok_ms is not None]
     if res.crashes:
