@@ -121,6 +121,8 @@ class Relay:
     pid: int
     url: str
     headers: dict[str, str]
+    up: MarshalProcess | None = None
+    """The gateway's ``mcp-marshal up`` (its event lines), None for mcp-proxy."""
 
     def session(self) -> contextlib.AbstractAsyncContextManager[ClientSession]:
         return http_session(self.url, self.headers)
@@ -145,7 +147,7 @@ async def gateway(fx: Fixture, tmp: Path, tag: str, fifo: Path) -> AsyncIterator
         await up.wait_ready([SERVER], timeout=READY_TIMEOUT_S)
         with state_dir(state):
             token = (workspace_state_dir(ws) / TOKEN).read_text().strip()
-        yield Relay(up.pid, f"{base}/mcp/{SERVER}", {"Authorization": f"Bearer {token}"})
+        yield Relay(up.pid, f"{base}/mcp/{SERVER}", {"Authorization": f"Bearer {token}"}, up)
 
 
 @contextlib.asynccontextmanager
@@ -465,6 +467,8 @@ class Crash:
     """Kill → the in-flight call raised or answered with an error (None: not in FAIL_TIMEOUT_S)."""
     next_ok_ms: float | None
     """Kill → the next call (sent once the first failed) answered (None: it did not)."""
+    ready_ms: float | None = None
+    """Kill → the supervisor's ``ready`` line for the new process was read (its restart alone)."""
     how: str = ""
 
 
@@ -473,9 +477,11 @@ def _short(text: object, limit: int = 90) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-async def crash_once(session: ClientSession, called: CallSignal, *, retry: bool) -> Crash:
+async def crash_once(session: ClientSession, called: CallSignal, *, retry: bool,
+                     up: MarshalProcess | None = None) -> Crash:  # fmt: skip
     """Kill the server as soon as a ``sleep`` call reaches it and time the call's failure; then
-    (``retry``) time the next ``noop`` until it answers, restart included."""
+    (``retry``) time the next ``noop`` until it answers, restart included, and (``up``) when the
+    supervisor said the new process was ready."""
     in_flight = asyncio.ensure_future(session.call_tool("sleep", {"ms": CRASH_CALL_MS}))
     pid = await asyncio.wait_for(called.reached(), READY_TIMEOUT_S)
     t0 = time.perf_counter()
@@ -505,7 +511,10 @@ async def crash_once(session: ClientSession, called: CallSignal, *, retry: bool)
         ok = None if result.is_error else (time.perf_counter() - t0) * 1000
     except Exception as exc:
         how += f"; next call: {type(exc).__name__}: {_short(exc)}"
-    return Crash(failed_ms, ok, how)
+    ready: float | None = None
+    if up is not None:
+        ready = (await up.wait_ready([SERVER], after=t0, timeout=READY_TIMEOUT_S) - t0) * 1000
+    return Crash(failed_ms, ok, how=how, ready_ms=ready)
 
 
 async def peer_crash(session: ClientSession, called: CallSignal) -> Crash:
@@ -614,7 +623,7 @@ async def measure(fx: Fixture, p: Plan, proxy_peer: peers.Peer, tmp: Path, calle
             async with gw.session() as session:
                 await session.call_tool("noop", {})
                 for _ in range(p.crashes):
-                    res.crashes.append(await crash_once(session, called, retry=True))
+                    res.crashes.append(await crash_once(session, called, retry=True, up=gw.up))
     await _check(res, tag, "gateway")
     if proxy_peer.argv is not None:
         tag = new_marker()
@@ -685,6 +694,10 @@ def report(res: Results, p: Plan, proxy_peer: peers.Peer) -> Report:
         if failed:
             r.row("gateway: SIGKILL → in-flight call fails", median(failed), "ms",
                   f"median; max {max(failed):.1f}; {len(failed)} of {len(res.crashes)} failed")  # fmt: skip
+        ready = [c.ready_ms for c in res.crashes if c.ready_ms is not None]
+        if ready:
+            r.row("gateway: SIGKILL → up reports the new process ready", median(ready), "ms",
+                  f"median; max {max(ready):.1f}; its `ready` line read")  # fmt: skip
         if ok:
             r.row("gateway: SIGKILL → next call answered", median(ok), "ms",
                   f"median; max {max(ok):.1f}; {len(ok)} of {len(res.crashes)}; restart included")  # fmt: skip
