@@ -503,7 +503,7 @@ async def crash_once(session: ClientSession, called: CallSignal, *, retry: bool,
         failed_ms = (time.perf_counter() - t0) * 1000
         how = f"{type(exc).__name__}: {_short(exc)}"
     if not retry:
-        return Crash(failed_ms, None, how)
+        return Crash(failed_ms, None, how=how)
     ok: float | None = None
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
