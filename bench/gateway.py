@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from bench.common import (
     state_dir,
     write_workspace,
 )
-from bench.startup import MarshalProcess
+from bench.startup import MarshalProcess, marshal_argv
 
 SERVER = "s"
 FIFO_VAR = "PING_CALLED_FIFO"
@@ -93,9 +93,9 @@ def server_env(tag: str, fifo: Path) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def stdio_session(fx: Fixture, tag: str, fifo: Path) -> AsyncIterator[ClientSession]:
-    """Spawn the server and initialize a session with it over stdio (the SDK's stdio client)."""
-    params = StdioServerParameters(command=fx.argv[0], args=list(fx.argv[1:]), env=server_env(tag, fifo))
+async def stdio_session(argv: Sequence[str], env: dict[str, str]) -> AsyncIterator[ClientSession]:
+    """Spawn ``argv`` and initialize a session with it over stdio (the SDK's stdio client)."""
+    params = StdioServerParameters(command=argv[0], args=list(argv[1:]), env=env)
     with open(os.devnull, "w") as quiet:  # the SDK server says "starting" on stderr
         async with stdio_client(params, errlog=quiet) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
@@ -123,9 +123,15 @@ class Relay:
     headers: dict[str, str]
     up: MarshalProcess | None = None
     """The gateway's ``mcp-marshal up`` (its event lines), None for mcp-proxy."""
+    connect_argv: tuple[str, ...] = ()
+    connect_env: dict[str, str] = field(default_factory=dict)
 
     def session(self) -> contextlib.AbstractAsyncContextManager[ClientSession]:
         return http_session(self.url, self.headers)
+
+    def connect_session(self) -> contextlib.AbstractAsyncContextManager[ClientSession]:
+        """A session through ``mcp-marshal connect`` (the stdio bridge command-only agents run)."""
+        return stdio_session(self.connect_argv, self.connect_env)
 
 
 @contextlib.asynccontextmanager
@@ -147,7 +153,9 @@ async def gateway(fx: Fixture, tmp: Path, tag: str, fifo: Path) -> AsyncIterator
         await up.wait_ready([SERVER], timeout=READY_TIMEOUT_S)
         with state_dir(state):
             token = (workspace_state_dir(ws) / TOKEN).read_text().strip()
-        yield Relay(up.pid, f"{base}/mcp/{SERVER}", {"Authorization": f"Bearer {token}"}, up)
+        connect = (*marshal_argv(), "connect", SERVER, str(ws))
+        connect_env = {"MCP_MARSHAL_STATE_DIR": str(state), MARK_VAR: tag}
+        yield Relay(up.pid, f"{base}/mcp/{SERVER}", {"Authorization": f"Bearer {token}"}, up, connect, connect_env)
 
 
 @contextlib.asynccontextmanager
@@ -586,12 +594,13 @@ async def measure(fx: Fixture, p: Plan, proxy_peer: peers.Peer, tmp: Path, calle
     res.load.append(os.getloadavg()[0])
     fifo = called.path
     tag = new_marker()
-    direct: Opener = lambda: stdio_session(fx, tag, fifo)  # noqa: E731
+    direct: Opener = lambda: stdio_session(fx.argv, server_env(tag, fifo))  # noqa: E731
     async with contextlib.AsyncExitStack() as stack:
         relays = {"gateway": await stack.enter_async_context(gateway(fx, tmp, tag, fifo))}
         if proxy_peer.argv is not None:
             relays["mcp-proxy"] = await stack.enter_async_context(mcp_proxy(fx, proxy_peer, tmp, tag, fifo))
         openers: dict[str, Opener] = {"direct": direct, **{name: r.session for name, r in relays.items()}}
+        openers["gateway via connect"] = relays["gateway"].connect_session
         res.lat = await latencies(fx, openers, p.calls, p.rounds, p.warmup)
         if full:
             async with contextlib.AsyncExitStack() as raw:
@@ -614,11 +623,13 @@ async def measure(fx: Fixture, p: Plan, proxy_peer: peers.Peer, tmp: Path, calle
     await _check(res, tag, "latency, throughput, first result")
     # the footprints: each alone, so the marker finds only its processes
     tag = new_marker()
-    res.foot["direct"] = await footprint_with_sessions(fx, lambda: stdio_session(fx, tag, fifo), p.sessions, tag)
+    direct = lambda: stdio_session(fx.argv, server_env(tag, fifo))  # noqa: E731
+    res.foot["direct"] = await footprint_with_sessions(fx, direct, p.sessions, tag)
     await _check(res, tag, "direct footprint")
     tag = new_marker()
     async with gateway(fx, tmp, tag, fifo) as gw:
         res.foot["gateway"] = await footprint_with_sessions(fx, gw.session, p.sessions, tag)
+        res.foot["gateway via connect"] = await footprint_with_sessions(fx, gw.connect_session, p.sessions, tag)
         if full:
             async with gw.session() as session:
                 await session.call_tool("noop", {})
@@ -637,7 +648,7 @@ async def measure(fx: Fixture, p: Plan, proxy_peer: peers.Peer, tmp: Path, calle
     if full:
         tag = new_marker()
         with contextlib.suppress(Exception):  # closing a session whose server is gone
-            async with stdio_session(fx, tag, fifo) as session:
+            async with stdio_session(fx.argv, server_env(tag, fifo)) as session:
                 res.peer_crashes["direct"] = await crash_once(session, called, retry=False)
         await _check(res, tag, "direct crash")
     res.load.append(os.getloadavg()[0])
@@ -656,7 +667,12 @@ async def _main(size: Size) -> list[Report]:
     return reports
 
 
-LABELS = {"direct": "spawn per session (stdio)", "gateway": "warm (gateway)", "mcp-proxy": "warm (mcp-proxy)"}
+LABELS = {
+    "direct": "spawn per session (stdio)",
+    "gateway": "warm (gateway)",
+    "mcp-proxy": "warm (mcp-proxy)",
+    "gateway via connect": "warm, through `mcp-marshal connect` (spawned)",
+}
 
 
 def report(res: Results, p: Plan, proxy_peer: peers.Peer) -> Report:
@@ -683,8 +699,9 @@ def report(res: Results, p: Plan, proxy_peer: peers.Peer) -> Report:
         r.row(f"new session → first result, {LABELS[name]}", v, "ms",
               f"median of {len(res.first[name])}; connect + initialize + call")  # fmt: skip
     for name, f in res.foot.items():
-        copies = f"{p.sessions} copies" if name == "direct" else "one copy"
-        r.row(f"{p.sessions} sessions, {name}: RSS", f.rss_mb, "MB", f"sum over {f.processes} processes ({copies})")
+        copies = {"direct": f"{p.sessions} copies", "gateway via connect": f"one copy, {p.sessions} bridges"}
+        what = copies.get(name, "one copy")
+        r.row(f"{p.sessions} sessions, {name}: RSS", f.rss_mb, "MB", f"sum over {f.processes} processes ({what})")
         r.row(f"{p.sessions} sessions, {name}: PSS", f.pss_mb, "MB", "shared pages split between processes")
         parts = ", ".join(f"{what} {mb:.1f}" for what, mb in sorted(f.parts.items(), key=lambda kv: -kv[1]))
         r.note(f"{p.sessions} sessions, {name}: RSS by process (MB): {parts}")
@@ -709,6 +726,8 @@ def report(res: Results, p: Plan, proxy_peer: peers.Peer) -> Report:
         r.note(f"{who} after the kill: {crash.how}")
     # ratios
     r.ratio("SDK client latency p50, gateway / direct", q["gateway"]["p50"], q["direct"]["p50"])
+    r.ratio("SDK client latency p50, through mcp-marshal connect / direct", q["gateway via connect"]["p50"],
+            q["direct"]["p50"])  # fmt: skip
     if raw:
         r.ratio("raw client latency p50, gateway / direct", raw["gateway"]["p50"], raw["direct"]["p50"])
     if has_proxy:
@@ -721,10 +740,14 @@ def report(res: Results, p: Plan, proxy_peer: peers.Peer) -> Report:
             r.ratio("relay CPU per call, gateway / mcp-proxy", median([t.relay_cpu_us for t in res.tput["gateway"]]),
                     median([t.relay_cpu_us for t in res.tput["mcp-proxy"]]))  # fmt: skip
     r.ratio("first result, warm gateway / spawn per session", first["gateway"], first["direct"])
+    r.ratio("first result, through mcp-marshal connect / spawn per session", first["gateway via connect"],
+            first["direct"])  # fmt: skip
     if has_proxy:
         r.ratio("first result, warm gateway / warm mcp-proxy", first["gateway"], first["mcp-proxy"])
     r.ratio(f"PSS, gateway (one copy) / {p.sessions} spawned copies", res.foot["gateway"].pss_mb,
             res.foot["direct"].pss_mb)  # fmt: skip
+    r.ratio(f"PSS, gateway through {p.sessions} connect bridges / {p.sessions} spawned copies",
+            res.foot["gateway via connect"].pss_mb, res.foot["direct"].pss_mb)  # fmt: skip
     if has_proxy:
         r.ratio("PSS, gateway / mcp-proxy", res.foot["gateway"].pss_mb, res.foot["mcp-proxy"].pss_mb)
     if ok:
