@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.sup
 
 from bench.common import Report, Size, compile_package
 
-BENCHMARKS = ["startup", "recovery", "reload", "footprint", "scale", "leases", "telemetry", "lsp"]
+BENCHMARKS = ["startup", "recovery", "reload", "footprint", "scale", "leases", "telemetry", "lsp", "gateway"]
 
 
 def main(argv: list[str] | None = None) -> int:

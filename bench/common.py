@@ -24,6 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_SERVER = ROOT / "tests" / "fixtures" / "fake_server.py"
+PING_SERVER = ROOT / "bench" / "ping_server.py"
 PYTHON = sys.executable
 MARK_VAR = "MCP_MARSHAL_BENCH_RUN"
 """Set in the environment of every process a run starts, so any that outlives it can be found."""

@@ -4,8 +4,11 @@
 * supervisord (PyPI ``supervisor``): the classic restart-on-exit process supervisor.
 * the MCP reference servers (npm ``@modelcontextprotocol/server-memory``, ``-filesystem``): real
   servers to supervise, run as ``node dist/index.js`` (npx would add its own start-up to every spawn).
+* mcp-proxy (PyPI ``mcp-proxy``, sparfenyuk/mcp-proxy): serves one stdio server over Streamable HTTP,
+  the gateway's peer. It pins the mcp SDK 1.x while the project uses 2.x, so it gets a venv of its
+  own under ``~/.cache/mcp-marshal-bench/`` (kept across worktrees; ``MCP_MARSHAL_BENCH_CACHE`` moves it).
 
-``python -m bench setup`` installs both; each benchmark asks :func:`mcp_hub` / :func:`supervisord`
+``python -m bench setup`` installs them all; each benchmark asks :func:`mcp_hub` / :func:`supervisord`
 and reports the peer as unavailable (with the reason) rather than failing when it cannot be had.
 """
 
@@ -24,6 +27,8 @@ MCP_HUB_VERSION = "4.2.1"
 REFERENCE_SERVERS = {"server-memory": "2026.8.31", "server-filesystem": "2026.8.31"}
 """npm package (under ``@modelcontextprotocol/``) → pinned version."""
 SUPERVISOR_VERSION = "4.3.0"
+MCP_PROXY_VERSION = "0.13.0"
+CACHE = Path(os.environ.get("MCP_MARSHAL_BENCH_CACHE") or Path.home() / ".cache" / "mcp-marshal-bench")
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,21 @@ def supervisord() -> Peer:
     return Peer("supervisord", (sys.executable, "-m", "supervisor.supervisord"), env)
 
 
+@functools.cache
+def mcp_proxy() -> Peer:
+    """sparfenyuk's mcp-proxy in a venv of its own; argv is its console script."""
+    venv = CACHE / f"mcp-proxy-{MCP_PROXY_VERSION}"
+    exe = venv / "bin" / "mcp-proxy"
+    if not exe.exists():
+        error = _run([sys.executable, "-m", "venv", "--clear", str(venv)])
+        if not error:
+            error = _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                          f"mcp-proxy=={MCP_PROXY_VERSION}"])  # fmt: skip
+        if error or not exe.exists():
+            return Peer("mcp-proxy", None, {}, f"pip install mcp-proxy failed: {error.strip()}")
+    return Peer("mcp-proxy", (str(exe),), {})
+
+
 def setup() -> list[Peer]:
     """Install every peer that is missing; return them (available or with the reason why not)."""
-    return [mcp_hub(), supervisord(), *(reference_server(name) for name in REFERENCE_SERVERS)]
+    return [mcp_hub(), supervisord(), mcp_proxy(), *(reference_server(name) for name in REFERENCE_SERVERS)]

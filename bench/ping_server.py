@@ -4,13 +4,19 @@ Why a second transport: to compare supervisors we need one definition of "the se
 ping" that does not depend on either supervisor's own view of it. The benchmark connects to the
 TCP port and sends ``ping``; any supervisor (ours speaks MCP on stdio, supervisord speaks nothing)
 can run the very same command. Both transports speak newline-delimited JSON-RPC (initialize,
-notifications/initialized, ping, tools/list). A TCP ``ping`` answer carries ``_meta.pid`` so the
+notifications/initialized, ping, tools/list, tools/call). A TCP ``ping`` answer carries ``_meta.pid`` so the
 benchmark knows which process answered (the one to kill next).
+
+Tools (for the gateway benchmark): ``noop`` answers ``ok`` at once; ``whoami`` answers its pid;
+``sleep`` (``{"ms": N}``) first writes its pid as a line to the FIFO named by ``PING_CALLED_FIFO``
+(if set: the caller then knows the call reached this process, through any relay, even one that
+drops progress notifications), then answers after N ms.
 
 ``--start-delay-ms N`` sleeps before listening, like a server loading its code. The port comes
 from ``--port N`` or ``PING_PORT``; it is bound with SO_REUSEADDR before stdin is
-read, so a restarted process can bind at once. Stdin EOF is ignored (supervisord may give no
-useful stdin): the process lives until it is signalled.
+read, so a restarted process can bind at once. With a port, stdin EOF is ignored (supervisord
+may give no useful stdin): the process lives until it is signalled. Without one, EOF ends it, as
+it ends any stdio MCP server.
 """
 
 from __future__ import annotations
@@ -22,6 +28,31 @@ import sys
 import threading
 import time
 from typing import Any, TextIO
+
+TOOLS = [
+    {"name": "noop", "inputSchema": {"type": "object"}},
+    {"name": "whoami", "inputSchema": {"type": "object"}},
+    {"name": "sleep", "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer"}}}},
+]
+
+
+def call_tool(params: dict[str, Any]) -> dict[str, Any]:
+    name = params.get("name")
+    if name == "noop":
+        text = "ok"
+    elif name == "whoami":
+        text = str(os.getpid())
+    elif name == "sleep":
+        fifo = os.environ.get("PING_CALLED_FIFO")
+        if fifo:
+            with open(fifo, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        ms = int(params.get("arguments", {}).get("ms", 0))
+        time.sleep(ms / 1000)
+        text = f"slept {ms} ms"
+    else:
+        return {"content": [{"type": "text", "text": f"unknown tool: {name}"}], "isError": True}
+    return {"content": [{"type": "text", "text": text}]}
 
 
 def answer(msg: dict[str, Any], *, tcp: bool) -> dict[str, Any] | None:
@@ -38,7 +69,9 @@ def answer(msg: dict[str, Any], *, tcp: bool) -> dict[str, Any] | None:
     elif method == "ping":
         result = {"_meta": {"pid": os.getpid()}} if tcp else {}
     elif method == "tools/list":
-        result = {"tools": [{"name": "noop", "inputSchema": {"type": "object"}}]}
+        result = {"tools": TOOLS}
+    elif method == "tools/call":
+        result = call_tool(msg.get("params", {}))
     else:
         return {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": f"Method not found: {method}"}}
     return {"jsonrpc": "2.0", "id": msg["id"], "result": result}
@@ -83,7 +116,7 @@ def main() -> None:
         listener.listen(16)
         threading.Thread(target=serve_tcp, args=(listener,), daemon=True).start()
     serve_lines(sys.stdin, sys.stdout, tcp=False)
-    while True:  # stdin closed: keep serving TCP until signalled
+    while port:  # stdin closed: keep serving TCP until signalled
         time.sleep(3600)
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from bench import peers
 from bench.common import (
     MARK_VAR,
+    PING_SERVER,
     PYTHON,
     Report,
     Size,
@@ -46,7 +47,6 @@ from bench.common import (
     write_workspace,
 )
 
-PING_SERVER = Path(__file__).resolve().with_name("ping_server.py")
 MCP_MARSHAL = Path(PYTHON).with_name("mcp-marshal")
 PROBE_INTERVAL_S = 0.002
 SETTLE_S = 0.3

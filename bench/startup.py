@@ -229,6 +229,10 @@ class MarshalProcess:
         """perf_counter() when its first ``starting`` line was read (the end of its own start-up)."""
         self.ready_at: dict[str, float] = {}
         """Server name → perf_counter() when its latest ``ready`` state line was read."""
+        self.pids: dict[str, int] = {}
+        """Server name → the pid of its latest ``ready`` life."""
+        self.gateway_url = ""
+        """Where its gateway serves, from its latest ``GatewayServing`` line ('' until then)."""
         self._changed = asyncio.Event()
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -255,6 +259,10 @@ class MarshalProcess:
                     self.first_spawn = now
                 if event.get("event") == "ServerStateChanged" and event.get("state") == "ready":
                     self.ready_at[event["name"]] = now
+                    self.pids[event["name"]] = event["pid"]
+                    self._changed.set()
+                if event.get("event") == "GatewayServing":
+                    self.gateway_url = event.get("url") or ""
                     self._changed.set()
         self._changed.set()
 
@@ -269,6 +277,21 @@ class MarshalProcess:
                     raise RuntimeError(f"mcp-marshal up exited; see {self.state / 'marshal.stderr'}")
                 self._changed.clear()
                 await self._changed.wait()
+
+    async def wait_gateway(self, timeout: float = 30.0) -> str:
+        """The gateway's URL, once its ``GatewayServing`` line was read."""
+        async with asyncio.timeout(timeout):
+            while not self.gateway_url:
+                if self._reader is not None and self._reader.done():
+                    raise RuntimeError(f"mcp-marshal up exited; see {self.state / 'marshal.stderr'}")
+                self._changed.clear()
+                await self._changed.wait()
+        return self.gateway_url
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
 
     async def __aexit__(self, *exc: object) -> None:
         proc = self._proc

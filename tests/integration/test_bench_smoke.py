@@ -19,7 +19,8 @@ import pytest
 from bench.__main__ import BENCHMARKS
 
 ROOT = Path(__file__).resolve().parents[2]
-PEERS = {"startup": "mcp-hub", "reload": "mcp-hub", "recovery": "supervisord", "footprint": "supervisord"}
+PEERS = {"startup": "mcp-hub", "reload": "mcp-hub", "recovery": "supervisord", "footprint": "supervisord",
+         "gateway": "mcp-proxy"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -141,6 +141,23 @@ async def _until(condition: Any, timeout: float = 10) -> None:
             await asyncio.sleep(0.02)  # polling interval of the condition, not a synchronisation
 
 
+async def test_answers_on_a_kept_alive_connection_do_not_wait_for_a_delayed_ack(tmp_path: Path) -> None:
+    # without TCP_NODELAY each answer's body, sent after its headers, waited ~40 ms for the ACK
+    ws = write_workspace(tmp_path, {"f": {"command": PY, "args": [FAKE]}})
+    async with running_up(ws) as up, http(up) as client:
+        await up.ready("f")
+        first = await client.post("/mcp/f", json=initialize(), headers=headers(up))
+        session = headers(up, **{"Mcp_Session_Id": first.headers["mcp-session-id"]})
+        elapsed = []
+        for n in range(10):
+            t0 = time.perf_counter()
+            ping = {"jsonrpc": "2.0", "id": n + 2, "method": "ping"}
+            answer = await client.post("/mcp/f", json=ping, headers=session)
+            elapsed.append(time.perf_counter() - t0)
+            assert answer.status_code == 200, answer.text
+        assert sorted(elapsed)[5] < 0.03, elapsed
+
+
 async def test_refused_requests_never_reach_the_backend(tmp_path: Path) -> None:
     log = tmp_path / "backend.log"
     fake = {"command": PY, "args": [FAKE], "env": {"FAKE_LOG": str(log)}}
