@@ -84,6 +84,9 @@ def run_gateway(args: argparse.Namespace) -> int:
 
 
 def run_connect(args: argparse.Namespace) -> int:
+    # Every agent session starts one bridge: httpx would import its command-line tool (rich,
+    # click, pygments: ~40 ms and several MB) because they are installed, and never use it.
+    sys.modules.setdefault("httpx._main", None)  # pyright: ignore[reportArgumentType]
     from mcp_marshal.gateway.connect import serve_stdio
 
     file = _workspace(args.workspace)
