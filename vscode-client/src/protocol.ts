@@ -17,6 +17,8 @@ export const Commands = {
   releaseLock: "mcpMarshal.releaseLock",
   listLocks: "mcpMarshal.listLocks",
   flushTelemetry: "mcpMarshal.flushTelemetry",
+  approveServers: "mcpMarshal.approveServers",
+  gateway: "mcpMarshal.gateway",
 } as const;
 
 export type CommandName = (typeof Commands)[keyof typeof Commands];
@@ -25,6 +27,7 @@ export const Notifications = {
   serverStateChanged: "mcpMarshal/serverStateChanged",
   lockChanged: "mcpMarshal/lockChanged",
   serverRemoved: "mcpMarshal/serverRemoved",
+  gatewayChanged: "mcpMarshal/gatewayChanged",
 } as const;
 
 export const SERVER_STATES = [
@@ -56,6 +59,11 @@ export interface ServerSnapshot {
   server_info?: Record<string, unknown> | null;
   stderr_tail?: string[];
   depends_on?: string[];
+  auto_start?: boolean;
+  /** Its launch is new or changed since the user approved it: it does not start until approved. */
+  needs_approval?: boolean;
+  /** What changed since its approval: new, command, args, env, envFile, cwd, url, headers. */
+  changed?: string[];
 }
 
 /** `mcpMarshal/serverStateChanged`: the ServerStateChanged event plus (optionally) a snapshot. */
@@ -77,7 +85,52 @@ export interface ServerRemovedParams {
   name: string;
 }
 
+/** Another process supervises this workspace file; its gateway serves these servers. */
+export interface GatewayOwner {
+  pid?: number | null;
+  /** Who it is, in words ("the MCP Marshal language server", "mcp-marshal up"). */
+  kind?: string;
+}
+
 export interface ListServersResult {
+  workspaceFile?: string | null;
+  trusted?: boolean;
+  servers: ServerSnapshot[];
+  /** Set when another process supervises the file: `servers` are its servers. */
+  owner?: GatewayOwner | null;
+  /** Why the owner's servers could not be listed (then `servers` may be empty). */
+  reason?: string | null;
+}
+
+export interface GatewayEndpoint {
+  name: string;
+  url: string;
+}
+
+/**
+ * `mcpMarshal.gateway`: where agents reach the supervised servers. `token` is the bearer token
+ * every request needs: hand it to an MCP client, never show, log or store it. `url` is null
+ * while nothing serves (`reason` says why).
+ */
+export interface GatewayResult {
+  url?: string | null;
+  token?: string | null;
+  servers?: GatewayEndpoint[];
+  /** The /mcp/marshal endpoint (server and lease tools). */
+  marshal?: string | null;
+  owner?: GatewayOwner | null;
+  reason?: string | null;
+}
+
+/** `mcpMarshal/gatewayChanged`: the gateway started, stopped (url null) or serves other servers. */
+export interface GatewayChangedParams {
+  url?: string | null;
+  servers?: string[];
+}
+
+/** `mcpMarshal.approveServers`: the servers approved (and started), and every server after. */
+export interface ApproveResult {
+  approved: string[];
   servers: ServerSnapshot[];
 }
 
