@@ -611,6 +611,10 @@ async function main() {
     return MCP_STARTED.map((n) => `${n} ${vscodeStarted[n]}`).join(", ");
   });
 
+  // The bearer token, as the supervisor keeps it (mode 0600 in its state directory): it must reach
+  // VS Code's connections only, never a file of the editor's (checked after code-server stops).
+  const gatewayToken = findFile(dirs.state, "gateway.token").map((f) => readFileSync(f, "utf8").trim()).find(Boolean);
+
   await check("mcp-tools", "alpha's VS Code output channel shows its 3 tools, listed by our alpha process", async () => {
     await mcpServerAction(page, "alpha", "Show Output");
     const { seen } = await waitFor(page, 'the "MCP: alpha" channel with Discovered 3 tools', () => {
@@ -639,6 +643,23 @@ async function main() {
     }
     if (problems.length) throw new Error(problems.join("; "));
     return SERVERS.map((n) => `${n} ${counts[n].length}${counts[n].length ? ` (pid ${counts[n].join(",")})` : ""}`).join(", ");
+  });
+
+  await check("mcp-refused", "VS Code cannot start the failed crashy through the provider: our message says why and offers its logs", async () => {
+    const since = await page.evaluate(() => Date.now());
+    await mcpServerAction(page, "crashy", "Start Server");
+    const { seen } = await waitFor(page, "a notification that VS Code cannot use crashy", (t) => {
+      const toast = [...document.querySelectorAll(".notifications-toasts .notification-toast")]
+        .map((el) => ({
+          message: el.querySelector(".notification-list-item-message")?.textContent ?? "",
+          buttons: [...el.querySelectorAll(".monaco-button")].map((b) => b.textContent ?? ""),
+        }))
+        .find((n) => n.message.includes("cannot use the MCP server crashy"));
+      return { ok: !!toast && toast.buttons.includes("Show Logs"), seen: toast ?? window.__mcpE2E.toasts.filter((x) => x.t >= t) };
+    }, since);
+    const state = await waitForMcpState(page, "crashy", /^Stopped/);
+    if (serverProcesses("crashy").length) throw new Error(`crashy processes: ${JSON.stringify(serverProcesses("crashy"))}`);
+    return `"${seen.message}" [${seen.buttons.join(", ")}]; VS Code: ${state}; no crashy process`;
   });
 
   await check("mcp-after-restart", "after MCP Marshal restarts alpha, VS Code's entry still works (it lists the new process's tools)", async () => {
@@ -858,6 +879,45 @@ async function main() {
     if (servers.length || left.length) throw new Error(`still alive ${secs(STOP_MS)} after code-server exited: MCP servers ${JSON.stringify(servers)}; processes ${JSON.stringify(left)}`);
     return `${pids.length} MCP server process(es) started in the run, none left`;
   });
+
+  await check("token-private", "the gateway token is in no file VS Code or code-server wrote (settings, logs, storage)", async () => {
+    if (!gatewayToken) throw new Error(`no gateway.token under ${dirs.state}`);
+    const roots = [dirs.profile, dirs.extensions, dirs.xdg, dirs.chromium, dirs.workspace];
+    const files = roots.flatMap((root) => findFile(root, () => true));
+    const holding = (needle) =>
+      files.filter((file) => {
+        try {
+          return readFileSync(file).includes(needle);
+        } catch {
+          return false;
+        }
+      });
+    const leaks = holding(gatewayToken);
+    if (leaks.length) throw new Error(`the token is in ${leaks.map((f) => f.slice(tmp.length + 1)).join(", ")}`);
+    // For contrast: where the definitions VS Code keeps (mcp.extCachedServers) name an endpoint.
+    const stored = holding("/mcp/alpha").map((f) => f.slice(tmp.length + 1));
+    return `${files.length} files searched; the alpha endpoint is in ${stored.length ? stored.join(", ") : "none"}, the token in none`;
+  });
+}
+
+/** Files under `root` named `name` (or for which `name(path)` holds). */
+function findFile(root, name) {
+  const found = [];
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && (typeof name === "function" ? name(path) : entry.name === name)) found.push(path);
+    }
+  };
+  walk(root);
+  return found;
 }
 
 function logTails() {
