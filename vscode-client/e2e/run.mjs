@@ -289,6 +289,29 @@ async function openMcpList(page, names) {
   }
 }
 
+/**
+ * Clicks the inline action `title` of our view's row `name` (shown on hover). Rows are redrawn
+ * as states and uptimes change, so a row that went away meanwhile is looked up again.
+ */
+async function clickRowAction(page, name, title) {
+  const deadline = Date.now() + STEP_MS;
+  for (;;) {
+    try {
+      for (const row of await page.$$('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')) {
+        if ((await row.evaluate((r) => r.querySelector(".label-name")?.textContent)) !== name) continue;
+        await row.hover();
+        const action = await row.waitForSelector(`.actions .action-label[aria-label="${title}"]`, { visible: true, timeout: 2_000 });
+        await action.click();
+        return;
+      }
+      throw new Error(`no ${name} row`);
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`the ${title} action of ${name}: ${err instanceof Error ? err.message : String(err)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 /** Waits (bounded) until `count()` exceeds `above`. */
 async function waitForCount(count, above, what) {
   const deadline = Date.now() + STEP_MS;
@@ -694,6 +717,37 @@ async function main() {
     if (processes.length !== 1) throw new Error(`${processes.length} alpha processes after the restart: ${JSON.stringify(processes)}`);
     if (String(processes[0]) === oldPid) throw new Error(`alpha still runs as ${oldPid}`);
     return `ours: ${before} → ${seen}; VS Code: refreshed on list_changed, ${stopped} on the new version, ${state} again; tools/list ${listedBefore} → ${toolLists("alpha")}; 1 alpha process`;
+  });
+
+  await check("approval", "a changed launch makes the row say needs approval (env changed); the inline Approve, then the palette's Approve Server…, start it", async () => {
+    const rowOf = (name) =>
+      waitFor(page, `the ${name} row`, (n) => {
+        const row = [...document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')].find(
+          (r) => r.querySelector(".label-name")?.textContent === n,
+        );
+        return { ok: !!row, desc: row?.querySelector(".label-description")?.textContent ?? "" };
+      }, name);
+    const waitDesc = (name, pattern, what) =>
+      waitFor(page, what, ([n, source]) => {
+        const row = [...document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')].find(
+          (r) => r.querySelector(".label-name")?.textContent === n,
+        );
+        const desc = row?.querySelector(".label-description")?.textContent ?? "";
+        return { ok: new RegExp(source).test(desc), seen: desc };
+      }, [name, pattern.source]);
+    const before = (await rowOf("gamma")).desc;
+    saveWorkspace(withServers((s) => (s.gamma.env.FAKE_E2E_EDIT = "1")));
+    const pending = (await waitDesc("gamma", /^needs approval · env changed$/, "gamma needing approval")).seen;
+    await clickRowAction(page, "gamma", "Approve Server…");
+    const approved = (await waitDesc("gamma", /^ready · pid \d+/, "gamma ready after Approve")).seen;
+    // Back to the file as it was: a launch changed again, approved from the palette this time.
+    saveWorkspace(good);
+    await waitDesc("gamma", /^needs approval · env changed$/, "gamma needing approval again");
+    await runCommand(page, "MCP Marshal: Approve Server…");
+    await pickQuickRow(page, "gamma");
+    const again = (await waitDesc("gamma", /^ready · pid \d+/, "gamma ready after Approve Server…")).seen;
+    if (serverProcesses("gamma").length !== 1) throw new Error(`gamma processes: ${JSON.stringify(serverProcesses("gamma"))}`);
+    return `${before} → ${pending} → (inline Approve) ${approved} → ${"needs approval"} → (palette) ${again}`;
   });
 
   await check("invalid-edit", 'an invalid edit ("tier": -1) shows an mcp-marshal problem', async () => {
