@@ -75,8 +75,8 @@ export interface ServerStateChangedParams {
   pid?: number | null;
   restarts?: number;
   detail?: string;
-  /** The server's full snapshot, when the server sends one (nested or merged at top level). */
-  server?: ServerSnapshot;
+  /** The server's full snapshot, when the server sends one (null: the server is gone by then). */
+  server?: ServerSnapshot | null;
   snapshot?: ServerSnapshot;
 }
 
@@ -151,16 +151,25 @@ export interface LockChangedParams {
   event?: string;
   task?: string;
   owner?: string;
-  token?: number | string;
+  /** null for LeaseDenied: no lease was granted. */
+  token?: number | string | null;
   expires_at?: number;
   locks?: LockInfo[];
 }
 
-/** One `telemetry/event` batch. */
+/** One telemetry record: `name` is the event kind, `fields` its (redacted) fields. */
+export interface TelemetryRecord {
+  name: string;
+  ts?: number;
+  fields?: Record<string, unknown>;
+}
+
+/** One `telemetry/event` batch; `dropped` counts records lost before it, by reason. */
 export interface TelemetryBatch {
+  v?: number;
   seq?: number;
-  records?: Array<Record<string, unknown>>;
-  dropped?: number;
+  records?: TelemetryRecord[];
+  dropped?: Record<string, number>;
 }
 
 /** What the extension sends as `initializationOptions` (DESIGN §7). */

@@ -180,10 +180,10 @@ export class LockStore implements vscode.Disposable {
     if (gone) {
       const held = this.locks.get(params.task);
       // A late release of an older lease must not hide the newer holder.
-      if (held === undefined || params.token === undefined || held.token === params.token) {
+      if (held === undefined || params.token == null || held.token === params.token) {
         this.locks.delete(params.task);
       }
-    } else if (params.event !== "LeaseDenied" && params.owner !== undefined && params.token !== undefined) {
+    } else if (params.event !== "LeaseDenied" && params.owner !== undefined && params.token != null) {
       this.locks.set(params.task, {
         ...this.locks.get(params.task),
         task: params.task,

@@ -21,16 +21,18 @@ export class TelemetryForwarder implements vscode.Disposable {
   }
 
   handleBatch(batch: unknown): void {
-    const { records = [], dropped = 0 } = (batch ?? {}) as TelemetryBatch;
+    const { records = [], dropped = {} } = (batch ?? {}) as TelemetryBatch;
     if (!vscode.env.isTelemetryEnabled) {
       this.droppedWhileDisabled += records.length;
       return;
     }
     for (const record of records) {
-      const name = typeof record.event === "string" ? record.event : "record";
-      this.logger.logUsage(name, flatten(record));
+      const name = typeof record.name === "string" ? record.name : "record";
+      this.logger.logUsage(name, flatten({ ts: record.ts, ...record.fields }));
     }
-    if (dropped > 0) this.logger.logUsage("TelemetryDropped", { count: dropped });
+    const reasons = Object.entries(dropped).filter(([, n]) => typeof n === "number" && n > 0);
+    const count = reasons.reduce((sum, [, n]) => sum + n, 0);
+    if (count > 0) this.logger.logUsage("TelemetryDropped", { count, ...Object.fromEntries(reasons) });
   }
 
   dispose(): void {
@@ -42,7 +44,7 @@ export class TelemetryForwarder implements vscode.Disposable {
 function flatten(record: Record<string, unknown>): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const [key, value] of Object.entries(record)) {
-    if (key === "event" || value === null || value === undefined) continue;
+    if (value === null || value === undefined) continue;
     out[key] = typeof value === "object" ? JSON.stringify(value) : (value as string | number | boolean);
   }
   return out;

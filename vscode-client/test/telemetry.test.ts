@@ -6,13 +6,15 @@ import { resetEditor } from "./harness";
 
 beforeEach(resetEditor);
 
+/** A batch as the server sends it (wire.py TelemetryBatch / TelemetryRecord). */
 const batch = {
+  v: 1,
   seq: 4,
   records: [
-    { event: "ServerReady", ts: 1.5, name: "memory", handshake_ms: 31.2, server_info: { name: "mem" } },
-    { event: "ServerExited", ts: 2.5, name: "files", code: 1, signal: null },
+    { name: "ServerReady", ts: 1.5, fields: { name: "memory", handshake_ms: 31.2, server_info: { name: "mem" } } },
+    { name: "ServerExited", ts: 2.5, fields: { name: "files", code: 1, signal: null } },
   ],
-  dropped: 3,
+  dropped: { queue_full: 2, slow_sink: 1 },
 };
 
 function makeForwarder() {
@@ -27,7 +29,7 @@ describe("telemetry", () => {
     expect(sent()).toEqual([
       '[info] mcp-marshal.mcp-marshal/ServerReady {"ts":1.5,"name":"memory","handshake_ms":31.2,"server_info":"{\\"name\\":\\"mem\\"}"}',
       '[info] mcp-marshal.mcp-marshal/ServerExited {"ts":2.5,"name":"files","code":1}',
-      '[info] mcp-marshal.mcp-marshal/TelemetryDropped {"count":3}',
+      '[info] mcp-marshal.mcp-marshal/TelemetryDropped {"count":3,"queue_full":2,"slow_sink":1}',
     ]);
   });
 
@@ -39,7 +41,7 @@ describe("telemetry", () => {
     expect(forwarder.droppedWhileDisabled).toBe(2);
 
     fake.setTelemetryEnabled(true);
-    forwarder.handleBatch({ records: [{ event: "ServerReady", name: "a" }] });
+    forwarder.handleBatch({ v: 1, seq: 5, records: [{ name: "ServerReady", ts: 3, fields: { name: "a" } }], dropped: {} });
     expect(sent()).toHaveLength(1);
 
     fake.setTelemetryEnabled(false);
