@@ -52,6 +52,8 @@ export class McpDefinitionProvider implements vscode.McpServerDefinitionProvider
   private readonly subscriptions: vscode.Disposable[];
   private names = "";
   private hostWasRunning = false;
+  /** What was last said about a server VS Code could not use, and in which state it was. */
+  private readonly refused = new Map<string, { why: string; state: string | undefined }>();
 
   constructor(private readonly parts: McpProviderParts) {
     this.subscriptions = [
@@ -138,6 +140,11 @@ export class McpDefinitionProvider implements vscode.McpServerDefinitionProvider
   private refuse(name: string, verdict: { why: string; action?: ReadinessAction }): undefined {
     const message = `MCP Marshal: VS Code cannot use the MCP server ${name} now: ${verdict.why}.`;
     this.parts.output.warn(message);
+    // Chat may try again at every message: say it once until the server's state moves on.
+    const state = this.parts.servers.get(name)?.state;
+    const last = this.refused.get(name);
+    if (last && last.why === verdict.why && last.state === state) return undefined;
+    this.refused.set(name, { why: verdict.why, state });
     const action = verdict.action;
     const shown = action
       ? vscode.window.showWarningMessage(message, ACTION_TITLES[action])

@@ -231,6 +231,25 @@ describe("McpDefinitionProvider", () => {
     });
   });
 
+  it("says why once while nothing changes (chat may retry at every message), and again after a change", async () => {
+    const h = await setup({ servers: [snapshot("alpha", "failed", { last_error: "exited (code 1)" })] });
+    await h.provider.resolveMcpServerDefinition(definition("alpha"));
+    await h.provider.resolveMcpServerDefinition(definition("alpha"));
+    expect(fake.messages).toHaveLength(1);
+    const said = (fake.channel("MCP Marshal")?.lines ?? []).filter((l) => l.includes("cannot use the MCP server alpha"));
+    expect(said).toHaveLength(2);
+    h.client().notify("mcpMarshal/serverStateChanged", stateChanged("alpha", "starting", "failed"));
+    h.client().notify("mcpMarshal/serverStateChanged", stateChanged("alpha", "failed", "starting", { last_error: "exited (code 1)" }));
+    await h.provider.resolveMcpServerDefinition(definition("alpha"));
+    expect(fake.messages).toHaveLength(1); // failed again, for the same reason: not said again
+    h.client().notify("mcpMarshal/serverStateChanged", stateChanged("alpha", "stopped", "failed"));
+    await h.provider.resolveMcpServerDefinition(definition("alpha"));
+    expect(fake.messages.map((m) => m.message)).toEqual([
+      "MCP Marshal: VS Code cannot use the MCP server alpha now: alpha failed: exited (code 1).",
+      "MCP Marshal: VS Code cannot use the MCP server alpha now: alpha is stopped.",
+    ]);
+  });
+
   it("tells VS Code when the gateway changes, servers come or go, or a server restarts as another process", async () => {
     const h = await setup({ servers: [snapshot("alpha", "starting"), snapshot("beta", "ready", { pid: 20 })] });
     const notify = (params: unknown) => h.client().notify("mcpMarshal/serverStateChanged", params);
