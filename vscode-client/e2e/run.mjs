@@ -41,6 +41,9 @@ const FIRST_MS = 120_000;
 const STEP_MS = 30_000;
 const STOP_MS = 20_000;
 const SERVERS = ["alpha", "beta", "gamma", "crashy"];
+/** What VS Code's own MCP client starts through our provider. */
+const MCP_STARTED = ["alpha", "beta", "gamma", "marshal"];
+const OUR_MCP_LABELS = [...SERVERS, "marshal"];
 const STATUS_ID = "mcp-marshal.mcp-marshal.mcpMarshal.status";
 
 const started = Date.now();
@@ -55,6 +58,7 @@ const dirs = {
   extensions: join(tmp, "extensions"),
   workspace: join(tmp, "workspace"),
   pids: join(tmp, "pids"),
+  logs: join(tmp, "logs"),
   state: join(tmp, "state"),
   chromium: join(tmp, "chromium"),
   xdg: join(tmp, "xdg"),
@@ -72,7 +76,9 @@ const userSettings = {
   "workbench.tips.enabled": false,
   "workbench.enableExperiments": false,
   "workbench.secondarySideBar.defaultVisibility": "hidden",
-  "chat.disableAIFeatures": true,
+  // VS Code's MCP client (MCP: List Servers) is part of its AI features; no chat model is needed.
+  "chat.disableAIFeatures": false,
+  "chat.mcp.autostart": "never",
   "extensions.autoCheckUpdates": false,
   "extensions.autoUpdate": false,
   "update.mode": "none",
@@ -90,7 +96,8 @@ writeFileSync(join(dirs.profile, "Machine", "settings.json"), JSON.stringify(mac
 const fixture = readFileSync(join(here, "e2e.code-workspace"), "utf8")
   .replaceAll("@PYTHON@", opts.python)
   .replaceAll("@FAKE_SERVER@", join(repo, "tests", "fixtures", "fake_server.py"))
-  .replaceAll("@PIDS@", dirs.pids);
+  .replaceAll("@PIDS@", dirs.pids)
+  .replaceAll("@LOGS@", dirs.logs);
 const good = JSON.parse(fixture);
 const workspaceFile = join(dirs.workspace, "e2e.code-workspace");
 writeFileSync(workspaceFile, fixture);
@@ -213,16 +220,155 @@ async function runCommand(page, title) {
     return !!input && input === document.activeElement;
   });
   await page.keyboard.type(title);
-  await waitFor(
+  const { index, focused } = await waitFor(
     page,
     `palette entry "${title}"`,
     (t) => {
-      const first = document.querySelector(".quick-input-widget .monaco-list-row")?.getAttribute("aria-label") ?? "";
-      return { ok: first.startsWith(t), seen: first };
+      const rows = [...document.querySelectorAll(".quick-input-widget .monaco-list-row")];
+      const index = rows.findIndex((r) => (r.getAttribute("aria-label") ?? "").startsWith(t));
+      const seen = rows.slice(0, 4).map((r) => r.getAttribute("aria-label"));
+      return { ok: index >= 0, index, focused: index >= 0 && rows[index].classList.contains("focused"), seen };
     },
     title,
   );
-  await page.keyboard.press("Enter");
+  if (focused) {
+    await page.keyboard.press("Enter");
+    return;
+  }
+  // Another command that also matches (one recently used) has the focus: pick the one asked for.
+  const rows = await page.$$(".quick-input-widget .monaco-list-row");
+  await rows[index].click();
+}
+
+/** The rows of the quick pick on screen (none while it is hidden): label, description, aria-label. */
+function quickRows(page) {
+  return page.evaluate(() => {
+    const widget = document.querySelector(".quick-input-widget");
+    if (!widget || window.getComputedStyle(widget).display === "none") return [];
+    return [...widget.querySelectorAll(".quick-input-list .monaco-list-row")].map((row) => ({
+      label: row.querySelector(".quick-input-list-label .label-name")?.textContent?.trim() ?? "",
+      description: row.querySelector(".quick-input-list-label .label-description")?.textContent?.trim() ?? "",
+      aria: row.getAttribute("aria-label") ?? "",
+    }));
+  });
+}
+
+/** Click the quick pick row labelled `label` (a real mouse click, as the list wants). */
+async function pickQuickRow(page, label) {
+  const deadline = Date.now() + STEP_MS;
+  for (;;) {
+    const rows = await page.$$(".quick-input-widget .quick-input-list .monaco-list-row");
+    for (const row of rows) {
+      const text = await row.evaluate((r) => r.querySelector(".quick-input-list-label .label-name")?.textContent?.trim() ?? "");
+      if (text === label) {
+        await row.click();
+        return;
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`no quick pick row "${label}"; rows: ${JSON.stringify(await quickRows(page))}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Opens MCP: List Servers and waits until it lists `names` in the "MCP Marshal" group (the group
+ * is named on its first row; the test profile has no other MCP servers); returns those rows.
+ * Opened again if it closes meanwhile (VS Code shows a server's output as it starts it).
+ */
+async function openMcpList(page, names) {
+  const deadline = Date.now() + STEP_MS;
+  await runCommand(page, "MCP: List Servers");
+  for (;;) {
+    const rows = await quickRows(page);
+    const first = rows.findIndex((r) => r.aria.endsWith(", MCP Marshal"));
+    const ours = first < 0 ? [] : rows.slice(first).filter((r) => OUR_MCP_LABELS.includes(r.label));
+    if (names.every((n) => ours.some((r) => r.label === n))) return ours;
+    if (Date.now() > deadline) throw new Error(`MCP: List Servers has no MCP Marshal group with ${names.join(", ")}; rows: ${JSON.stringify(rows)}`);
+    await new Promise((r) => setTimeout(r, 250));
+    if (rows.length === 0) await runCommand(page, "MCP: List Servers");
+  }
+}
+
+/**
+ * Clicks the inline action `title` of our view's row `name` (shown on hover). Rows are redrawn
+ * as states and uptimes change, so a row that went away meanwhile is looked up again.
+ */
+async function clickRowAction(page, name, title) {
+  const deadline = Date.now() + STEP_MS;
+  for (;;) {
+    try {
+      for (const row of await page.$$('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')) {
+        if ((await row.evaluate((r) => r.querySelector(".label-name")?.textContent)) !== name) continue;
+        await row.hover();
+        const action = await row.waitForSelector(`.actions .action-label[aria-label="${title}"]`, { visible: true, timeout: 2_000 });
+        await action.click();
+        return;
+      }
+      throw new Error(`no ${name} row`);
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`the ${title} action of ${name}: ${err instanceof Error ? err.message : String(err)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Waits (bounded) until `count()` exceeds `above`. */
+async function waitForCount(count, above, what) {
+  const deadline = Date.now() + STEP_MS;
+  while (count() <= above) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${count()} after ${secs(STEP_MS)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The text of the output channel on screen, and its name. */
+function outputText(page) {
+  return page.evaluate(() => {
+    const panel = document.getElementById("workbench.parts.panel");
+    const channel = panel?.querySelector("select")?.selectedOptions?.[0]?.textContent ?? "";
+    const text = (panel?.querySelector(".monaco-editor .view-lines")?.innerText ?? "").replace(/\u00a0/g, " ");
+    return { channel, text };
+  });
+}
+
+/** MCP: List Servers → NAME → ACTION (Start Server, Show Output...). */
+async function mcpServerAction(page, name, action) {
+  await openMcpList(page, [name]);
+  await pickQuickRow(page, name);
+  await pickQuickRow(page, action);
+}
+
+/**
+ * Waits until VS Code's list shows `name` in a state matching `pattern`; returns that state. The
+ * list updates live; it is opened again when something else took the focus (VS Code shows a
+ * server's output when it starts it, which closes the pick).
+ */
+async function waitForMcpState(page, name, pattern) {
+  const deadline = Date.now() + STEP_MS;
+  let row;
+  for (;;) {
+    const rows = await quickRows(page);
+    if (!rows.some((r) => r.aria.endsWith(", MCP Marshal"))) await openMcpList(page, [name]);
+    row = (await quickRows(page)).find((r) => r.label === name);
+    if (row && pattern.test(row.description)) {
+      await page.keyboard.press("Escape");
+      return row.description;
+    }
+    if (Date.now() > deadline) throw new Error(`${name} in VS Code's MCP list: ${JSON.stringify(row)}, not ${pattern}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Our MCP Servers view: name → description. */
+function serverRows(page) {
+  return page.evaluate(() =>
+    Object.fromEntries(
+      [...document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')].map((row) => [
+        row.querySelector(".label-name")?.textContent ?? "",
+        row.querySelector(".label-description")?.textContent ?? "",
+      ]),
+    ),
+  );
 }
 
 async function shoot(page, name, boxFn, arg, pad = 0) {
@@ -271,6 +417,27 @@ function markedProcesses() {
   }
   return found;
 }
+
+/** Live processes of the fake server named `name` (FAKE_NAME in their environment), by /proc. */
+function serverProcesses(name) {
+  const found = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "latin1");
+      if (!cmdline.includes("fake_server.py")) continue;
+      const environ = readFileSync(`/proc/${entry}/environ`, "latin1").split("\0");
+      if (environ.includes(`FAKE_NAME=${name}`) && alive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+const fakeLog = (name) => (existsSync(join(dirs.logs, name)) ? readFileSync(join(dirs.logs, name), "utf8") : "");
+/** How many tools/list requests every process of `name` received (FAKE_LOG): the supervisor sends none, agents' come through the gateway. */
+const toolLists = (name) => fakeLog(name).split("\n").filter((line) => line.includes('"tools/list"')).length;
 
 async function main() {
   const createRequireFrom = createRequire(join(opts.puppeteer, "package.json"));
@@ -448,6 +615,139 @@ async function main() {
       return { ok, seen: `${channel}: ${JSON.stringify(text.slice(-600))}` };
     }, SERVERS);
     return `${seen.split("\\n").length} line(s)`;
+  });
+
+  // --- VS Code's own MCP client, fed by our McpServerDefinitionProvider ---------------------------
+
+  await check("mcp-list", "VS Code's MCP: List Servers shows the supervised servers (and marshal) under MCP Marshal", async () => {
+    const rows = await openMcpList(page, [...SERVERS, "marshal"]);
+    await page.keyboard.press("Escape");
+    return rows.map((r) => `${r.label} (${r.description})`).join(", ");
+  });
+
+  const vscodeStarted = {};
+  await check("mcp-start", "VS Code starts alpha, beta, gamma and marshal through the provider: Running, tools from the gateway", async () => {
+    for (const name of MCP_STARTED) {
+      await mcpServerAction(page, name, "Start Server");
+      vscodeStarted[name] = await waitForMcpState(page, name, /^Running/);
+    }
+    return MCP_STARTED.map((n) => `${n} ${vscodeStarted[n]}`).join(", ");
+  });
+
+  // The bearer token, as the supervisor keeps it (mode 0600 in its state directory): it must reach
+  // VS Code's connections only, never a file of the editor's (checked after code-server stops).
+  const gatewayToken = findFile(dirs.state, "gateway.token").map((f) => readFileSync(f, "utf8").trim()).find(Boolean);
+
+  await check("mcp-tools", "alpha's VS Code output channel shows its 3 tools, listed by our alpha process", async () => {
+    await mcpServerAction(page, "alpha", "Show Output");
+    const { seen } = await waitFor(page, 'the "MCP: alpha" channel with Discovered 3 tools', () => {
+      const panel = document.getElementById("workbench.parts.panel");
+      const channel = panel?.querySelector("select")?.selectedOptions?.[0]?.textContent ?? "";
+      const text = (panel?.querySelector(".monaco-editor .view-lines")?.innerText ?? "").replace(/\u00a0/g, " ");
+      const vscodeChannel = channel.includes("alpha") && !channel.startsWith("MCP Marshal");
+      return { ok: vscodeChannel && /Discovered 3 tools/.test(text), seen: `${channel}: ${JSON.stringify(text.slice(-400))}` };
+    });
+    const listed = toolLists("alpha");
+    if (listed === 0) throw new Error(`alpha's process received no tools/list (${fakeLog("alpha")})`);
+    return `${seen.split(":")[0]}; alpha received ${listed} tools/list request(s)`;
+  });
+
+  await check("mcp-no-duplicates", "exactly one process per supervised server while VS Code's MCP uses them (ours)", async () => {
+    const counts = Object.fromEntries(SERVERS.map((name) => [name, serverProcesses(name)]));
+    const problems = [];
+    for (const name of ["alpha", "beta", "gamma"]) {
+      if (counts[name].length !== 1) problems.push(`${name}: ${counts[name].length} processes ${JSON.stringify(counts[name])}`);
+    }
+    if (counts.crashy.length !== 0) problems.push(`crashy (failed): ${counts.crashy.length} processes`);
+    const rows = await serverRows(page);
+    for (const name of ["alpha", "beta", "gamma"]) {
+      const pid = /pid (\d+)/.exec(rows[name] ?? "")?.[1];
+      if (counts[name].length === 1 && String(counts[name][0]) !== pid) problems.push(`${name}: process ${counts[name][0]}, our row says ${rows[name]}`);
+    }
+    if (problems.length) throw new Error(problems.join("; "));
+    return SERVERS.map((n) => `${n} ${counts[n].length}${counts[n].length ? ` (pid ${counts[n].join(",")})` : ""}`).join(", ");
+  });
+
+  await check("mcp-refused", "VS Code cannot start the failed crashy through the provider: our message says why and offers its logs", async () => {
+    const since = await page.evaluate(() => Date.now());
+    await mcpServerAction(page, "crashy", "Start Server");
+    const { seen } = await waitFor(page, "a notification that VS Code cannot use crashy", (t) => {
+      const toast = [...document.querySelectorAll(".notifications-toasts .notification-toast")]
+        .map((el) => ({
+          message: el.querySelector(".notification-list-item-message")?.textContent ?? "",
+          buttons: [...el.querySelectorAll(".monaco-button")].map((b) => b.textContent ?? ""),
+        }))
+        .find((n) => n.message.includes("cannot use the MCP server crashy"));
+      return { ok: !!toast && toast.buttons.includes("Show Logs"), seen: toast ?? window.__mcpE2E.toasts.filter((x) => x.t >= t) };
+    }, since);
+    const state = await waitForMcpState(page, "crashy", /^Stopped/);
+    if (serverProcesses("crashy").length) throw new Error(`crashy processes: ${JSON.stringify(serverProcesses("crashy"))}`);
+    return `"${seen.message}" [${seen.buttons.join(", ")}]; VS Code: ${state}; no crashy process`;
+  });
+
+  await check("mcp-after-restart", "after MCP Marshal restarts alpha, VS Code's entry still works (it lists the new process's tools)", async () => {
+    const before = (await serverRows(page)).alpha;
+    const oldPid = /pid (\d+)/.exec(before ?? "")?.[1];
+    const listedBefore = toolLists("alpha");
+    await runCommand(page, "MCP Marshal: Restart Server…");
+    await pickQuickRow(page, "alpha");
+    const { seen } = await waitFor(page, "alpha ready under a new pid", (old) => {
+      const row = [...document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')].find(
+        (r) => r.querySelector(".label-name")?.textContent === "alpha",
+      );
+      const desc = row?.querySelector(".label-description")?.textContent ?? "";
+      const pid = /pid (\d+)/.exec(desc)?.[1];
+      return { ok: desc.startsWith("ready") && !!pid && pid !== old, seen: desc };
+    }, oldPid);
+    // The gateway keeps VS Code's session across the restart and says tools/list_changed: VS Code
+    // lists the new process's tools on the same session.
+    await waitForCount(() => toolLists("alpha"), listedBefore, "tools/list requests reaching the restarted alpha");
+    // The provider then gives alpha a new version; VS Code stops that connection and starts it
+    // again on the next use (a tool call, or Start here).
+    const stopped = await waitForMcpState(page, "alpha", /^Stopped/).catch(async (err) => {
+      await mcpServerAction(page, "alpha", "Show Output");
+      const { channel, text } = await outputText(page);
+      throw new Error(`${err.message}; ${channel}: ${JSON.stringify(text.slice(-1200))}`);
+    });
+    const listedAfterRestart = toolLists("alpha");
+    await mcpServerAction(page, "alpha", "Start Server");
+    const state = await waitForMcpState(page, "alpha", /^Running/);
+    await waitForCount(() => toolLists("alpha"), listedAfterRestart, "tools/list requests from VS Code's new connection");
+    const processes = serverProcesses("alpha");
+    if (processes.length !== 1) throw new Error(`${processes.length} alpha processes after the restart: ${JSON.stringify(processes)}`);
+    if (String(processes[0]) === oldPid) throw new Error(`alpha still runs as ${oldPid}`);
+    return `ours: ${before} → ${seen}; VS Code: refreshed on list_changed, ${stopped} on the new version, ${state} again; tools/list ${listedBefore} → ${toolLists("alpha")}; 1 alpha process`;
+  });
+
+  await check("approval", "a changed launch makes the row say needs approval (env changed); the inline Approve, then the palette's Approve Server…, start it", async () => {
+    const rowOf = (name) =>
+      waitFor(page, `the ${name} row`, (n) => {
+        const row = [...document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')].find(
+          (r) => r.querySelector(".label-name")?.textContent === n,
+        );
+        return { ok: !!row, desc: row?.querySelector(".label-description")?.textContent ?? "" };
+      }, name);
+    const waitDesc = (name, pattern, what) =>
+      waitFor(page, what, ([n, source]) => {
+        const row = [...document.querySelectorAll('.monaco-list[aria-label="MCP Servers"] .monaco-list-row')].find(
+          (r) => r.querySelector(".label-name")?.textContent === n,
+        );
+        const desc = row?.querySelector(".label-description")?.textContent ?? "";
+        return { ok: new RegExp(source).test(desc), seen: desc };
+      }, [name, pattern.source]);
+    const before = (await rowOf("gamma")).desc;
+    saveWorkspace(withServers((s) => (s.gamma.env.FAKE_E2E_EDIT = "1")));
+    const pending = (await waitDesc("gamma", /^needs approval · env changed$/, "gamma needing approval")).seen;
+    await clickRowAction(page, "gamma", "Approve Server…");
+    const approved = (await waitDesc("gamma", /^ready · pid \d+/, "gamma ready after Approve")).seen;
+    // Back to the file as it was: a launch changed again, approved from the palette this time.
+    saveWorkspace(good);
+    await waitDesc("gamma", /^needs approval · env changed$/, "gamma needing approval again");
+    await runCommand(page, "MCP Marshal: Approve Server…");
+    await pickQuickRow(page, "gamma");
+    const again = (await waitDesc("gamma", /^ready · pid \d+/, "gamma ready after Approve Server…")).seen;
+    if (serverProcesses("gamma").length !== 1) throw new Error(`gamma processes: ${JSON.stringify(serverProcesses("gamma"))}`);
+    return `${before} → ${pending} → (inline Approve) ${approved} → ${"needs approval"} → (palette) ${again}`;
   });
 
   await check("invalid-edit", 'an invalid edit ("tier": -1) shows an mcp-marshal problem', async () => {
@@ -633,6 +933,45 @@ async function main() {
     if (servers.length || left.length) throw new Error(`still alive ${secs(STOP_MS)} after code-server exited: MCP servers ${JSON.stringify(servers)}; processes ${JSON.stringify(left)}`);
     return `${pids.length} MCP server process(es) started in the run, none left`;
   });
+
+  await check("token-private", "the gateway token is in no file VS Code or code-server wrote (settings, logs, storage)", async () => {
+    if (!gatewayToken) throw new Error(`no gateway.token under ${dirs.state}`);
+    const roots = [dirs.profile, dirs.extensions, dirs.xdg, dirs.chromium, dirs.workspace];
+    const files = roots.flatMap((root) => findFile(root, () => true));
+    const holding = (needle) =>
+      files.filter((file) => {
+        try {
+          return readFileSync(file).includes(needle);
+        } catch {
+          return false;
+        }
+      });
+    const leaks = holding(gatewayToken);
+    if (leaks.length) throw new Error(`the token is in ${leaks.map((f) => f.slice(tmp.length + 1)).join(", ")}`);
+    // For contrast: where the definitions VS Code keeps (mcp.extCachedServers) name an endpoint.
+    const stored = holding("/mcp/alpha").map((f) => f.slice(tmp.length + 1));
+    return `${files.length} files searched; the alpha endpoint is in ${stored.length ? stored.join(", ") : "none"}, the token in none`;
+  });
+}
+
+/** Files under `root` named `name` (or for which `name(path)` holds). */
+function findFile(root, name) {
+  const found = [];
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && (typeof name === "function" ? name(path) : entry.name === name)) found.push(path);
+    }
+  };
+  walk(root);
+  return found;
 }
 
 function logTails() {

@@ -3,6 +3,7 @@ import type { MarshalApi } from "./marshalApi";
 import type { LockInfo } from "./protocol";
 import type { ServerLogs } from "./serverLogs";
 import type { LockStore, ServerStore, ServerView } from "./serverStore";
+import { approvalDescription } from "./serverTree";
 
 /** Palette / view commands. Ids differ from the server's own `mcpMarshal.*` commands, which
  * vscode-languageclient registers itself from the server's `executeCommandProvider`. */
@@ -24,6 +25,7 @@ export const UiCommands = {
   showOutput: "mcpMarshal.ui.showOutput",
   restartLanguageServer: "mcpMarshal.ui.restartLanguageServer",
   openServerSettings: "mcpMarshal.ui.openServerSettings",
+  approveServer: "mcpMarshal.ui.approveServer",
 } as const;
 
 export interface CommandContext {
@@ -39,19 +41,24 @@ export interface CommandContext {
   openServerSettings(): Thenable<unknown>;
 }
 
-type ServerAction = "restart" | "stop" | "start" | "showLogs";
+type ServerAction = "restart" | "stop" | "start" | "showLogs" | "approve";
 
 const ACTION_LABELS: Record<ServerAction, string> = {
   restart: "$(debug-restart) Restart",
   stop: "$(debug-stop) Stop",
   start: "$(debug-start) Start",
   showLogs: "$(output) Show Logs",
+  approve: "$(shield) Approve and Start",
 };
 
 const STOPPED_STATES = new Set(["stopped", "failed", "exited", "blocked"]);
 
-/** The actions that make sense for a server in its current state, in menu order. */
-export function actionsFor(state: string): ServerAction[] {
+/**
+ * The actions that make sense for a server in its current state, in menu order. A server that
+ * needs approval cannot start (or restart) before the user approves its launch.
+ */
+export function actionsFor(state: string, needsApproval = false): ServerAction[] {
+  if (needsApproval) return ["approve", "showLogs"];
   return STOPPED_STATES.has(state) ? ["start", "restart", "showLogs"] : ["restart", "stop", "showLogs"];
 }
 
@@ -74,7 +81,8 @@ export function registerUiCommands(ctx: CommandContext): vscode.Disposable[] {
 
   const serverCommand = (action: ServerAction) =>
     withApi(async (api, arg) => {
-      const name = serverName(arg) ?? (await pickServer(ctx.servers, `${ACTION_LABELS[action].replace(/^\$\([^)]*\) /, "")} which server?`));
+      const question = `${ACTION_LABELS[action].replace(/^\$\([^)]*\) /, "")} which server?`;
+      const name = serverName(arg) ?? (await pickServer(ctx.servers, question, action === "approve"));
       if (name === undefined) return undefined;
       return runServerAction(ctx, api, action, name);
     });
@@ -95,15 +103,18 @@ export function registerUiCommands(ctx: CommandContext): vscode.Disposable[] {
     register(UiCommands.stopServer, serverCommand("stop")),
     register(UiCommands.startServer, serverCommand("start")),
     register(UiCommands.showLogs, serverCommand("showLogs")),
+    register(UiCommands.approveServer, serverCommand("approve")),
     register(
       UiCommands.listServers,
       withApi(async (api) => {
         const name = await pickServer(ctx.servers, "MCP servers");
         if (name === undefined) return undefined;
-        const state = ctx.servers.get(name)?.state ?? "stopped";
+        const server = ctx.servers.get(name);
+        const state = server?.state ?? "stopped";
+        const needsApproval = server?.needs_approval === true;
         const picked = await vscode.window.showQuickPick(
-          actionsFor(state).map((action) => ({ label: ACTION_LABELS[action], action })),
-          { title: `${name} (${state})`, placeHolder: "Action" },
+          actionsFor(state, needsApproval).map((action) => ({ label: ACTION_LABELS[action], action })),
+          { title: `${name} (${needsApproval ? "needs approval" : state})`, placeHolder: "Action" },
         );
         return picked ? runServerAction(ctx, api, picked.action, name) : undefined;
       }),
@@ -179,17 +190,27 @@ async function runServerAction(ctx: CommandContext, api: MarshalApi, action: Ser
       ctx.logs.showTail(name, lines);
       return lines;
     }
+    case "approve": {
+      const result = await api.approveServers(name);
+      await ctx.refresh(); // a server that does not autoStart sends no state change: re-seed the rows
+      return result;
+    }
   }
 }
 
-async function pickServer(store: ServerStore, placeHolder: string): Promise<string | undefined> {
-  const servers = store.all();
+async function pickServer(store: ServerStore, placeHolder: string, needingApproval = false): Promise<string | undefined> {
+  const servers = store.all().filter((s) => !needingApproval || s.needs_approval);
   if (servers.length === 0) {
-    void vscode.window.showInformationMessage("MCP Marshal: no MCP servers are configured in this workspace.");
+    const none = needingApproval ? "no MCP server needs approval." : "no MCP servers are configured in this workspace.";
+    void vscode.window.showInformationMessage(`MCP Marshal: ${none}`);
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
-    servers.map((s) => ({ label: s.name, description: s.state, detail: s.last_error || undefined })),
+    servers.map((s) => ({
+      label: s.name,
+      description: s.needs_approval ? approvalDescription(s.changed) : s.state,
+      detail: s.last_error || undefined,
+    })),
     { placeHolder },
   );
   return picked?.label;

@@ -7,7 +7,7 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
-import { registerUiCommands } from "./commands";
+import { UiCommands, registerUiCommands } from "./commands";
 import {
   LanguageServerHost,
   openServerSettings,
@@ -16,16 +16,25 @@ import {
   type LanguageClientLike,
 } from "./languageServer";
 import { LOCKS_VIEW, LockTreeProvider } from "./lockTree";
+import type { ReadinessAction } from "./mcpDefinitions";
+import { McpDefinitionProvider, registerMcpProvider } from "./mcpProvider";
 import { activeInterpreter, onInterpreterChanged } from "./pythonInterpreter";
 import { ServerLogs } from "./serverLogs";
-import { LockStore, ServerStore } from "./serverStore";
-import { SERVERS_VIEW, ServerTreeProvider, UptimeTicker } from "./serverTree";
+import { GatewayStore, LockStore, ServerStore } from "./serverStore";
+import { SERVERS_VIEW, ServerTreeProvider, SupervisorNote, UptimeTicker } from "./serverTree";
 import { ServerStatusBar } from "./statusBar";
 import { TelemetryForwarder } from "./telemetry";
 import { isPinned } from "./launch";
 import { hasWorkspaceFile } from "./workspaceDetection";
 
 let host: LanguageServerHost | undefined;
+
+/** What a "cannot use this server" message of the MCP provider offers, as our own commands. */
+const PROVIDER_ACTIONS: Record<Exclude<ReadinessAction, "restartLanguageServer">, string> = {
+  approve: UiCommands.approveServer,
+  start: UiCommands.startServer,
+  showLogs: UiCommands.showLogs,
+};
 
 /**
  * vscode-languageclient forces a pop-up for a failed start, a lost connection and each restart
@@ -47,6 +56,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const output = vscode.window.createOutputChannel("MCP Marshal", { log: true });
   const servers = new ServerStore();
   const locks = new LockStore();
+  const gateway = new GatewayStore();
   const logs = new ServerLogs();
   const telemetry = new TelemetryForwarder(vscode.window.createOutputChannel("MCP Marshal Telemetry", { log: true }));
   const serverTree = new ServerTreeProvider(servers);
@@ -74,8 +84,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return new MarshalLanguageClient("mcpMarshal", "MCP Marshal", serverOptions, clientOptions) as unknown as LanguageClientLike;
   };
 
-  host = new LanguageServerHost({ createClient, servers, locks, logs, telemetry, output, interpreter: () => activeInterpreter() });
+  host = new LanguageServerHost({ createClient, servers, locks, gateway, logs, telemetry, output, interpreter: () => activeInterpreter() });
   const serversView = vscode.window.createTreeView(SERVERS_VIEW, { treeDataProvider: serverTree });
+  const runningHost = host;
+  // VS Code's own MCP client reaches the supervised servers through the gateway (DESIGN §12).
+  const mcpProvider = new McpDefinitionProvider({
+    api: () => runningHost.currentApi(),
+    host: runningHost,
+    servers,
+    gateway,
+    output,
+    act: (action: ReadinessAction, name: string) =>
+      action === "restartLanguageServer"
+        ? runningHost.restart()
+        : Promise.resolve(vscode.commands.executeCommand(PROVIDER_ACTIONS[action], name)),
+  });
+  const mcpRegistration = registerMcpProvider(mcpProvider);
+  if (!mcpRegistration) output.info("this editor has no MCP server definition API (VS Code 1.101 or later): its chat does not get the servers from MCP Marshal");
 
   context.subscriptions.push(
     output,
@@ -86,7 +111,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     serverTree,
     lockTree,
     new ServerStatusBar(servers, host),
+    gateway,
     serversView,
+    new SupervisorNote(servers, serversView),
+    mcpProvider,
+    ...(mcpRegistration ? [mcpRegistration] : []),
     vscode.window.createTreeView(LOCKS_VIEW, { treeDataProvider: lockTree }),
     new UptimeTicker(servers, serversView, () => serverTree.refresh()),
     ...registerUiCommands({

@@ -14,13 +14,14 @@ import {
 import { MarshalApi } from "./marshalApi";
 import {
   Notifications,
+  type GatewayChangedParams,
   type InitializationOptions,
   type LockChangedParams,
   type ServerRemovedParams,
   type ServerStateChangedParams,
 } from "./protocol";
 import { parseServerLogLine, type ServerLogs } from "./serverLogs";
-import type { LockStore, ServerStore } from "./serverStore";
+import type { GatewayStore, LockStore, ServerStore } from "./serverStore";
 import type { TelemetryForwarder } from "./telemetry";
 
 /** What the host needs of a `LanguageClient`; tests hand in a fake with the same surface. */
@@ -51,6 +52,7 @@ export interface HostParts {
   createClient: ClientFactory;
   servers: ServerStore;
   locks: LockStore;
+  gateway: GatewayStore;
   logs: ServerLogs;
   telemetry: TelemetryForwarder;
   output: vscode.LogOutputChannel;
@@ -150,7 +152,8 @@ export class LanguageServerHost implements vscode.Disposable {
     const api = this.api;
     if (!api) return;
     const [servers, locks] = await Promise.all([api.listServers(), api.listLocks()]);
-    this.parts.servers.replaceAll(servers?.servers ?? []);
+    const owner = servers?.owner;
+    this.parts.servers.replaceAll(servers?.servers ?? [], owner ? { owner, reason: servers.reason ?? undefined } : undefined);
     this.parts.locks.replaceAll(locks?.locks ?? []);
   }
 
@@ -248,6 +251,7 @@ export class LanguageServerHost implements vscode.Disposable {
     this.clientSubscriptions = [];
     this.parts.servers.replaceAll([]);
     this.parts.locks.replaceAll([]);
+    this.parts.gateway.forget();
   }
 
   private offerHelp(message: string, key: string): void {
@@ -259,13 +263,14 @@ export class LanguageServerHost implements vscode.Disposable {
   }
 
   private wire(client: LanguageClientLike): vscode.Disposable[] {
-    const { servers, locks, logs, telemetry, output } = this.parts;
+    const { servers, locks, gateway, logs, telemetry, output } = this.parts;
     return [
       client.onNotification(Notifications.serverStateChanged, (params: ServerStateChangedParams) =>
         servers.applyStateChange(params),
       ),
       client.onNotification(Notifications.serverRemoved, (params: ServerRemovedParams) => servers.remove(params.name)),
       client.onNotification(Notifications.lockChanged, (params: LockChangedParams) => locks.applyChange(params)),
+      client.onNotification(Notifications.gatewayChanged, (params: GatewayChangedParams) => gateway.apply(params)),
       client.onNotification("window/logMessage", (params: { type: number; message: string }) => {
         const routed = parseServerLogLine(params.message, servers.names());
         if (routed) logs.append(routed.name, routed.text);

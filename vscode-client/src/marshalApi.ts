@@ -1,6 +1,8 @@
 import {
   Commands,
+  type ApproveResult,
   type CommandName,
+  type GatewayResult,
   type ListLocksResult,
   type ListServersResult,
 } from "./protocol";
@@ -76,6 +78,16 @@ export class MarshalApi {
 
   flushTelemetry(): Promise<unknown> {
     return this.execute(Commands.flushTelemetry);
+  }
+
+  /** Approve the current launch of the named servers (they start, if autoStart). */
+  approveServers(...names: string[]): Promise<ApproveResult> {
+    return this.execute<ApproveResult>(Commands.approveServers, ...names);
+  }
+
+  /** The gateway's endpoints and bearer token (keep the token out of logs and settings). */
+  gateway(): Promise<GatewayResult> {
+    return this.execute<GatewayResult>(Commands.gateway);
   }
 }
 

@@ -17,6 +17,8 @@ export const Commands = {
   releaseLock: "mcpMarshal.releaseLock",
   listLocks: "mcpMarshal.listLocks",
   flushTelemetry: "mcpMarshal.flushTelemetry",
+  approveServers: "mcpMarshal.approveServers",
+  gateway: "mcpMarshal.gateway",
 } as const;
 
 export type CommandName = (typeof Commands)[keyof typeof Commands];
@@ -25,6 +27,7 @@ export const Notifications = {
   serverStateChanged: "mcpMarshal/serverStateChanged",
   lockChanged: "mcpMarshal/lockChanged",
   serverRemoved: "mcpMarshal/serverRemoved",
+  gatewayChanged: "mcpMarshal/gatewayChanged",
 } as const;
 
 export const SERVER_STATES = [

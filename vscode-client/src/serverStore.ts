@@ -1,11 +1,25 @@
 import * as vscode from "vscode";
-import type { LockChangedParams, LockInfo, ServerSnapshot, ServerStateChangedParams } from "./protocol";
+import type {
+  GatewayChangedParams,
+  GatewayOwner,
+  LockChangedParams,
+  LockInfo,
+  ServerSnapshot,
+  ServerStateChangedParams,
+} from "./protocol";
 
 /** A server as the views show it: the last snapshot plus when it became ready (epoch ms). */
 /** A server as the view knows it: the last snapshot, or what state changes told before one came. */
 export type ServerView = Partial<ServerSnapshot> & Pick<ServerSnapshot, "name" | "state"> & { readyAtMs?: number };
 
 const RUNNING = new Set(["ready", "unhealthy"]);
+
+/** Another process supervises the workspace file: the servers listed are its servers. */
+export interface Supervisor {
+  owner: GatewayOwner;
+  /** Why its servers could not be listed, if they could not. */
+  reason?: string;
+}
 
 /**
  * What the server last told us, kept in the server's order. Seeded by `listServers`, updated
@@ -15,8 +29,14 @@ export class ServerStore implements vscode.Disposable {
   private readonly servers = new Map<string, ServerView>();
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
+  private supervisedBy: Supervisor | undefined;
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  /** Set when another process supervises the file (listServers said so), else undefined. */
+  get supervisor(): Supervisor | undefined {
+    return this.supervisedBy;
+  }
 
   all(): ServerView[] {
     return [...this.servers.values()];
@@ -36,8 +56,9 @@ export class ServerStore implements vscode.Disposable {
   }
 
   /** Exactly the servers listed: rows the server no longer lists are dropped. */
-  replaceAll(snapshots: readonly ServerSnapshot[]): void {
+  replaceAll(snapshots: readonly ServerSnapshot[], supervisor?: Supervisor): void {
     const now = this.now();
+    this.supervisedBy = supervisor;
     this.servers.clear();
     for (const snapshot of snapshots) {
       const view: ServerView = { ...snapshot };
@@ -101,6 +122,36 @@ function pickSnapshotFields(params: ServerStateChangedParams): Partial<ServerSna
     if (!EVENT_ONLY.has(key)) out[key] = value;
   }
   return out;
+}
+
+/**
+ * Where the gateway serves, as `mcpMarshal/gatewayChanged` last said: `url` undefined until it
+ * says anything, null while nothing serves. The endpoints and token come from `mcpMarshal.gateway`.
+ */
+export class GatewayStore implements vscode.Disposable {
+  private current: GatewayChangedParams | undefined;
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changed.event;
+
+  get url(): string | null | undefined {
+    return this.current === undefined ? undefined : (this.current.url ?? null);
+  }
+
+  apply(params: GatewayChangedParams): void {
+    this.current = params;
+    this.changed.fire();
+  }
+
+  /** The language server went away: nothing is known about its gateway any more. */
+  forget(): void {
+    if (this.current === undefined) return;
+    this.current = undefined;
+    this.changed.fire();
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
 }
 
 /** Task leases as last reported: the list, then each `mcpMarshal/lockChanged` applied to it. */

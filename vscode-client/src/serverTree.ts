@@ -1,5 +1,6 @@
 import * as vscode from "vscode";
-import type { ServerStore, ServerView } from "./serverStore";
+import { changeText } from "./mcpDefinitions";
+import type { ServerStore, ServerView, Supervisor } from "./serverStore";
 
 export const SERVERS_VIEW = "mcpMarshal.servers";
 
@@ -101,9 +102,17 @@ export class ServerTreeProvider implements vscode.TreeDataProvider<ServerView>, 
   getTreeItem(server: ServerView): vscode.TreeItem {
     const item = new vscode.TreeItem(server.name, vscode.TreeItemCollapsibleState.None);
     item.id = server.name;
+    const uptime = this.store.uptimeSeconds(server);
+    if (server.needs_approval) {
+      // Its launch is new or changed: nothing runs until the user approves it (Approve inline).
+      item.iconPath = new vscode.ThemeIcon("shield", new vscode.ThemeColor("list.warningForeground"));
+      item.contextValue = `mcpServer.${server.state}.needsApproval`;
+      item.description = approvalDescription(server.changed);
+      item.tooltip = tooltip(server, uptime);
+      return item;
+    }
     item.iconPath = stateIcon(server.state);
     item.contextValue = `mcpServer.${server.state}`;
-    const uptime = this.store.uptimeSeconds(server);
     const parts: string[] = [server.state];
     if (server.pid) parts.push(`pid ${server.pid}`);
     if (server.restarts) parts.push(`↻ ${server.restarts}`);
@@ -124,8 +133,43 @@ export class ServerTreeProvider implements vscode.TreeDataProvider<ServerView>, 
   }
 }
 
+/** The row's description while a server waits for approval: "needs approval · args, env changed". */
+export function approvalDescription(changed: readonly string[] | undefined): string {
+  const fields = (changed ?? []).filter((c) => c !== "new");
+  if ((changed ?? []).includes("new") || fields.length === 0) return "needs approval · new";
+  return `needs approval · ${fields.join(", ")} changed`;
+}
+
+/** The servers view's message when another process supervises the file, else undefined. */
+export function supervisorMessage(supervisor: Supervisor | undefined): string | undefined {
+  if (!supervisor) return undefined;
+  const { kind, pid } = supervisor.owner;
+  const who = `${kind || "another process"}${pid != null ? ` (pid ${pid})` : ""}`;
+  const why = supervisor.reason ? ` Its servers cannot be listed now: ${supervisor.reason}.` : "";
+  return `Supervised by ${who} in another window or terminal: these are its servers, this window starts no copies.${why}`;
+}
+
+/** Keeps the servers view's message in step with who supervises the file. */
+export class SupervisorNote implements vscode.Disposable {
+  private readonly subscription: vscode.Disposable;
+
+  constructor(store: ServerStore, view: { message?: string }) {
+    const update = () => {
+      const message = supervisorMessage(store.supervisor);
+      if (view.message !== message) view.message = message;
+    };
+    this.subscription = store.onDidChange(update);
+    update();
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+  }
+}
+
 function tooltip(server: ServerView, uptime: number | undefined): string {
   const lines = [`${server.name} (${server.type ?? "stdio"}): ${server.state}`];
+  if (server.needs_approval) lines.push(`needs approval: ${changeText(server.changed)}`);
   if (server.pid) lines.push(`pid ${server.pid}`);
   lines.push(`restarts ${server.restarts ?? 0}`);
   if (uptime !== undefined) lines.push(`uptime ${formatDuration(uptime)}`);

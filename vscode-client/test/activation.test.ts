@@ -63,10 +63,12 @@ describe("activate", () => {
     expect((await fake.treeItems("mcpMarshal.servers")).map((i) => i.label)).toEqual(["memory"]);
     expect(fake.statusBarItems[0].text).toBe("$(server-process) MCP 1/1");
     for (const command of Object.values(UiCommands)) expect(fake.commands.has(command), command).toBe(true);
+    expect([...fake.mcpProviders.keys()]).toEqual(["mcpMarshal.servers"]);
 
     for (const d of ctx.subscriptions) d.dispose();
     await deactivate();
     expect(fake.commands.size).toBe(0);
+    expect(fake.mcpProviders.size).toBe(0);
     expect(created[0].client.stopped).toBe(true);
   });
 

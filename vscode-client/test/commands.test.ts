@@ -66,6 +66,39 @@ describe("palette and tree commands → workspace/executeCommand", () => {
     expect(h.client().commands()).toEqual([["mcpMarshal.restartServer", "files"]]);
   });
 
+  it("Approve on a row sends approveServers NAME and re-seeds the rows", async () => {
+    const h = await setup();
+    await vscode.commands.executeCommand(UiCommands.approveServer, h.servers.get("files"));
+    expect(h.client().commands()).toEqual([["mcpMarshal.approveServers", "files"], ["mcpMarshal.listServers"], ["mcpMarshal.listLocks"]]);
+  });
+
+  it("Approve Server… from the palette offers only the servers that need approval", async () => {
+    const h = await setup();
+    h.client().notify("mcpMarshal/serverStateChanged", {
+      ts: 1,
+      name: "files",
+      state: "stopped",
+      previous: "failed",
+      server: snapshot("files", "stopped", { needs_approval: true, changed: ["command"] }),
+    });
+    fake.answers.quickPick = (items) => items[0];
+    await vscode.commands.executeCommand(UiCommands.approveServer);
+    expect(fake.quickPicks[0].items).toEqual([{ label: "files", description: "needs approval · command changed", detail: undefined }]);
+    expect(h.client().commands()[0]).toEqual(["mcpMarshal.approveServers", "files"]);
+  });
+
+  it("List Servers… offers Approve and Start (and logs) for a server that needs approval, and approves it", async () => {
+    const h = await setup();
+    h.setServerList([snapshot("db", "stopped", { needs_approval: true, changed: ["new"] })]);
+    await h.host.refresh();
+    h.client().requests.length = 0;
+    fake.answers.quickPick = (items, options) => (options?.placeHolder === "Action" ? items[0] : items.find((i) => i.label === "db"));
+    await vscode.commands.executeCommand(UiCommands.listServers);
+    expect(fake.quickPicks[1].options?.title).toBe("db (needs approval)");
+    expect(fake.quickPicks[1].items.map((i) => i.label)).toEqual(["$(shield) Approve and Start", "$(output) Show Logs"]);
+    expect(h.client().commands()[0]).toEqual(["mcpMarshal.approveServers", "db"]);
+  });
+
   it("does nothing when the pick is dismissed", async () => {
     const h = await setup();
     await vscode.commands.executeCommand(UiCommands.stopServer);
@@ -179,6 +212,20 @@ describe("manifest ↔ code", () => {
       const expected = actionsFor(state).map((a) => `${a}Server`.replace("showLogsServer", "showLogs"));
       if (state === "stopping") expected.splice(expected.indexOf("stopServer"), 1);
       expect(new Set(offered), state).toEqual(new Set(expected));
+    }
+  });
+
+  it("offers Approve and Show Logs, and nothing that would start it, on a row that needs approval", () => {
+    const inline = manifest.contributes.menus["view/item/context"].filter((m) => m.group?.startsWith("inline"));
+    for (const state of SERVER_STATES) {
+      const value = `mcpServer.${state}.needsApproval`;
+      const offered = inline
+        .filter((m) => {
+          const re = /viewItem =~ \/(.*)\/$/.exec(m.when ?? "");
+          return re ? new RegExp(re[1]).test(value) : false;
+        })
+        .map((m) => m.command.replace("mcpMarshal.ui.", ""));
+      expect(new Set(offered), state).toEqual(new Set(["approveServer", "showLogs"]));
     }
   });
 

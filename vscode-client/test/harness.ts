@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as vscode from "vscode";
 import { LanguageServerHost } from "../src/languageServer";
-import type { ServerSnapshot } from "../src/protocol";
+import type { GatewayResult, ListServersResult, ServerSnapshot } from "../src/protocol";
 import { ServerLogs } from "../src/serverLogs";
-import { LockStore, ServerStore } from "../src/serverStore";
+import { GatewayStore, LockStore, ServerStore } from "../src/serverStore";
 import { TelemetryForwarder } from "../src/telemetry";
 import { FakeLanguageClient } from "./fakeClient";
 import { fake } from "./fake/vscode";
@@ -18,7 +18,10 @@ export const manifest = JSON.parse(
     views: Record<string, Array<{ id: string }>>;
     menus: Record<string, Array<{ command: string; when?: string; group?: string }>>;
     viewsWelcome: Array<{ view: string; contents: string; when?: string }>;
+    mcpServerDefinitionProviders: Array<{ id: string; label: string }>;
   };
+  engines: { vscode: string };
+  devDependencies: Record<string, string>;
   activationEvents: string[];
 };
 
@@ -53,22 +56,38 @@ export function makeHost(
     /** Stands in for the Python extension's lookup (default: resolves to `interpreter` at once). */
     lookup?: () => Promise<string | undefined>;
     failStart?: boolean;
+    /** What `mcpMarshal.gateway` answers (default: no gateway, with a reason). */
+    gateway?: GatewayResult;
+    /** Fields of `listServers` besides `servers` (e.g. `owner`, `reason`). */
+    listExtra?: Partial<ListServersResult>;
   } = {},
 ) {
   let now = 1_000_000;
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const servers = new ServerStore(clock.now);
   const locks = new LockStore();
+  const gateway = new GatewayStore();
   const logs = new ServerLogs();
   const output = vscode.window.createOutputChannel("MCP Marshal", { log: true });
   const telemetry = new TelemetryForwarder(vscode.window.createOutputChannel("MCP Marshal Telemetry", { log: true }));
   const clients: FakeLanguageClient[] = [];
   let serverList = options.servers ?? [];
+  let gatewayAnswer: GatewayResult = options.gateway ?? {
+    url: null,
+    token: null,
+    servers: [],
+    marshal: null,
+    owner: null,
+    reason: "the gateway is disabled",
+  };
+  let listExtra = options.listExtra ?? {};
   let lookups = 0;
   const respond = (command: string, args: unknown[]): unknown => {
     switch (command) {
       case "mcpMarshal.listServers":
-        return { servers: serverList };
+        return { ...listExtra, servers: serverList };
+      case "mcpMarshal.gateway":
+        return gatewayAnswer;
       case "mcpMarshal.listLocks":
         return { locks: [] };
       case "mcpMarshal.showLogs":
@@ -85,6 +104,7 @@ export function makeHost(
     },
     servers,
     locks,
+    gateway,
     logs,
     telemetry,
     output,
@@ -97,6 +117,7 @@ export function makeHost(
     host,
     servers,
     locks,
+    gateway,
     logs,
     telemetry,
     output,
@@ -106,6 +127,8 @@ export function makeHost(
     /** How often the host asked the Python extension for its interpreter. */
     lookups: () => lookups,
     setServerList: (list: ServerSnapshot[]) => (serverList = list),
+    setGateway: (answer: GatewayResult) => (gatewayAnswer = answer),
+    setListExtra: (extra: Partial<ListServersResult>) => (listExtra = extra),
   };
 }
 

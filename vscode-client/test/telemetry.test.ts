@@ -6,6 +6,7 @@ import { resetEditor } from "./harness";
 
 beforeEach(resetEditor);
 
+/** A batch as the server sends it (wire.py TelemetryBatch / TelemetryRecord). */
 const batch = {
   v: 1,
   seq: 4,

@@ -3,7 +3,7 @@ import * as vscode from "vscode";
 import { LockTreeProvider } from "../src/lockTree";
 import { ServerStatusBar } from "../src/statusBar";
 import { SERVER_STATES } from "../src/protocol";
-import { ServerTreeProvider, stateIcon } from "../src/serverTree";
+import { ServerTreeProvider, SupervisorNote, stateIcon } from "../src/serverTree";
 import { fake, type FakeStatusBarItem, type ThemeColor, type ThemeIcon } from "./fake/vscode";
 import { makeHost, resetEditor, snapshot } from "./harness";
 
@@ -90,6 +90,48 @@ describe("MCP Servers tree", () => {
     h.client().notify("mcpMarshal/serverStateChanged", stateChanged("memory", "stopping", "ready", { pid: 7 }));
     h.client().notify("mcpMarshal/serverStateChanged", stateChanged("memory", "stopped", "stopping"));
     expect((await fake.treeItems("mcpMarshal.servers"))[0].description).toBe("stopped");
+  });
+
+  it("shows a server that needs approval as such, with what changed, and the Approve action", async () => {
+    const h = await started([
+      snapshot("memory", "stopped", { needs_approval: true, changed: ["args", "env"] }),
+      snapshot("files", "stopped", { needs_approval: true, changed: ["new"] }),
+    ]);
+    const [memory, files] = await fake.treeItems("mcpMarshal.servers");
+    expect(memory.description).toBe("needs approval · args, env changed");
+    expect(memory.contextValue).toBe("mcpServer.stopped.needsApproval");
+    expect((memory.iconPath as ThemeIcon).id).toBe("shield");
+    expect(memory.tooltip).toContain("needs approval: its args and env changed since you approved it");
+    expect(files.description).toBe("needs approval · new");
+    // Approved: the server starts and its (full) snapshot no longer needs approval.
+    const approved = snapshot("memory", "starting", { needs_approval: false, changed: [] });
+    h.client().notify("mcpMarshal/serverStateChanged", stateChanged("memory", "starting", "stopped", { server: approved }));
+    const [after] = await fake.treeItems("mcpMarshal.servers");
+    expect(after.description).toBe("starting");
+    expect(after.contextValue).toBe("mcpServer.starting");
+  });
+
+  it("says so at the top of the view when another window supervises the file", async () => {
+    const h = makeHost({
+      servers: [snapshot("memory", "ready")],
+      listExtra: { owner: { pid: 4242, kind: "the MCP Marshal language server" } },
+    });
+    const tree = new ServerTreeProvider(h.servers);
+    const view = vscode.window.createTreeView("mcpMarshal.servers", { treeDataProvider: tree });
+    const note = new SupervisorNote(h.servers, view);
+    await h.host.start();
+    expect(view.message).toBe(
+      "Supervised by the MCP Marshal language server (pid 4242) in another window or terminal: these are its servers, this window starts no copies.",
+    );
+    h.setListExtra({ owner: { pid: 4242, kind: "" }, reason: "its gateway does not answer" });
+    await h.host.refresh();
+    expect(view.message).toBe(
+      "Supervised by another process (pid 4242) in another window or terminal: these are its servers, this window starts no copies. Its servers cannot be listed now: its gateway does not answer.",
+    );
+    h.setListExtra({});
+    await h.host.refresh();
+    expect(view.message).toBeUndefined();
+    note.dispose();
   });
 
   it("has an icon for every state of the contract", () => {

@@ -45,20 +45,22 @@ export class Uri {
   private constructor(
     readonly scheme: string,
     readonly path: string,
+    readonly authority = "",
   ) {}
   static file(path: string): Uri {
     return new Uri("file", path);
   }
   static parse(value: string): Uri {
-    const m = /^([a-zA-Z][\w+.-]*):(?:\/\/)?(.*)$/.exec(value);
+    const m = /^([a-zA-Z][\w+.-]*):(?:\/\/([^/?#]*))?(.*)$/.exec(value);
     if (!m) return new Uri("file", value);
-    return new Uri(m[1], m[1] === "file" ? decodeURIComponent(m[2]) : m[2]);
+    return m[1] === "file" ? new Uri("file", decodeURIComponent(m[3])) : new Uri(m[1], m[3], m[2] ?? "");
   }
   get fsPath(): string {
     return this.path;
   }
   toString(): string {
-    return this.scheme === "file" ? `file://${encodeURI(this.path)}` : `${this.scheme}:${this.path}`;
+    if (this.scheme === "file") return `file://${encodeURI(this.path)}`;
+    return this.authority ? `${this.scheme}://${this.authority}${this.path}` : `${this.scheme}:${this.path}`;
   }
 }
 
@@ -419,6 +421,39 @@ export const env = {
   },
 };
 
+// --- lm (MCP server definitions) --------------------------------------------------------------
+
+export interface CancellationToken {
+  isCancellationRequested: boolean;
+  onCancellationRequested: Event<unknown>;
+}
+
+export class McpHttpServerDefinition {
+  constructor(
+    readonly label: string,
+    public uri: Uri,
+    public headers: Record<string, string> = {},
+    public version?: string,
+  ) {}
+}
+
+export interface McpServerDefinitionProvider<T> {
+  onDidChangeMcpServerDefinitions?: Event<void>;
+  provideMcpServerDefinitions(token: CancellationToken): T[] | undefined | Thenable<T[] | undefined>;
+  resolveMcpServerDefinition?(server: T, token: CancellationToken): T | undefined | Thenable<T | undefined>;
+}
+
+export const lm = {
+  /** Like VS Code: the id must be declared under contributes.mcpServerDefinitionProviders. */
+  registerMcpServerDefinitionProvider(id: string, provider: McpServerDefinitionProvider<unknown>): Disposable {
+    if (!fake.declaredMcpProviders.has(id)) {
+      throw new Error(`MCP configuration providers must be registered in the contributes.mcpServerDefinitionProviders array within your package.json, but "${id}" was not`);
+    }
+    fake.mcpProviders.set(id, provider);
+    return new Disposable(() => fake.mcpProviders.delete(id));
+  },
+};
+
 // --- extensions --------------------------------------------------------------------------------
 
 export interface FakeExtension {
@@ -452,6 +487,8 @@ export const fake = {
   workspaceFile: undefined as Uri | undefined,
   workspaceFolders: undefined as Array<{ uri: Uri; name: string; index: number }> | undefined,
   declaredViews: new Set<string>(),
+  declaredMcpProviders: new Set<string>(),
+  mcpProviders: new Map<string, McpServerDefinitionProvider<unknown>>(),
   commands: new Map<string, CommandHandler>(),
   contexts: new Map<string, unknown>(),
   statusBarItems: [] as FakeStatusBarItem[],
@@ -468,6 +505,7 @@ export const fake = {
     contributes?: {
       configuration?: { properties?: Record<string, { default?: unknown }> };
       views?: Record<string, Array<{ id: string }>>;
+      mcpServerDefinitionProviders?: Array<{ id: string; label: string }>;
     };
   }): void {
     this.settings.clear();
@@ -477,6 +515,8 @@ export const fake = {
     this.treeViews.clear();
     this.extensions.clear();
     this.declaredViews.clear();
+    this.declaredMcpProviders.clear();
+    this.mcpProviders.clear();
     this.statusBarItems = [];
     this.outputChannels = [];
     this.messages = [];
@@ -495,6 +535,7 @@ export const fake = {
     for (const views of Object.values(manifest?.contributes?.views ?? {})) {
       for (const view of views) this.declaredViews.add(view.id);
     }
+    for (const provider of manifest?.contributes?.mcpServerDefinitionProviders ?? []) this.declaredMcpProviders.add(provider.id);
   },
   setSetting(key: string, value: unknown): void {
     if (value === undefined) this.settings.delete(key);
