@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -16,10 +17,12 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")  # the styles rich itself writes
 LONG = "x" * 5000 + "\x1b[2J" + "y" * 5000
 
 
-def rendered(markup: object) -> str:
+def rendered(markup: object, width: int = 80) -> str:
     """What a colour terminal receives, minus rich's own styling."""
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, color_system="truecolor", width=80, highlight=False, emoji=False)
+    console = Console(
+        file=out, force_terminal=True, color_system="truecolor", width=width, highlight=False, emoji=False
+    )
     console.print(markup, soft_wrap=True)
     return SGR.sub("", out.getvalue()).removesuffix("\n")
 
@@ -71,3 +74,33 @@ def test_plain_with_layout_keeps_line_breaks_and_tabs_only() -> None:
 
 def test_any_value_is_str_of_it() -> None:
     assert literal(42) == "42" and plain(None) == "None"
+
+
+# --- the CLI's printers -----------------------------------------------------------------------
+
+HOSTILE = "[/][bold red]x\x1b[2J\r\u202e:smile:"
+SHOWN = "[/][bold red]x\\x1b[2J\\x0d\\u202e:smile:"
+
+
+def test_problems_with_markup_print_literally(capsys: pytest.CaptureFixture[str]) -> None:
+    from mcp_marshal.cli.servers import _print_problems
+    from mcp_marshal.config.problems import Problem
+
+    problem = Problem(file=f"{HOSTILE}.code-workspace", line=0, character=0, end_line=0, end_character=1,
+                      message=f"unknown server {HOSTILE}")  # fmt: skip
+    _print_problems((problem,), as_json=False)
+    err = capsys.readouterr().err
+    assert err == f"{SHOWN}.code-workspace:1:1: unknown server {SHOWN} (error)\n"
+
+
+def test_the_live_table_shows_names_and_errors_literally() -> None:
+    from types import SimpleNamespace
+
+    from mcp_marshal.cli.servers import _table
+
+    snap = SimpleNamespace(name=HOSTILE, state="failed", pid=None, restarts=0, uptime_s=None, handshake_ms=None,
+                           last_error=f"exited: {HOSTILE}")  # fmt: skip
+    supervisor = SimpleNamespace(file=Path("/w/[b]x\x1b[2J.code-workspace"), snapshots=lambda: [snap])
+    out = rendered(_table(supervisor), width=300)  # type: ignore[arg-type]
+    assert "MCP servers — [b]x\\x1b[2J.code-workspace" in out
+    assert out.count(SHOWN) == 2 and "\x1b[2J" not in out and "\u202e" not in out
