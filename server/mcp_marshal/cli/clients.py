@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mcp_marshal.agents.jsonc_edit import CannotEdit
+from mcp_marshal.cli.show import plain
 from mcp_marshal.errors import UserError
 
 EXIT_PROBLEMS = 1
@@ -47,22 +48,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 # --- shared with ``import`` ----------------------------------------------------------------------
 
 
-def shown(text: str) -> str:
-    """``text`` from a file, safe for a terminal: what it would hide or obey is escaped
-    (``literal.visible``); line breaks and tabs stay."""
-    try:
-        from mcp_marshal.literal import visible  # pyright: ignore[reportMissingImports]
-    except ImportError:  # literal.py is on its way to main (branch config); until then, the same idea
-        visible = _escape_hidden
-    return "\n".join("\t".join(visible(part) for part in line.split("\t")) for line in text.split("\n"))
-
-
-def _escape_hidden(text: str) -> str:
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode() for c in text)
-
-
 def say(message: str) -> None:
-    print(shown(message), file=sys.stderr)
+    """A line of narration on stderr, shown literally (names and paths come from files)."""
+    print(plain(message, layout=True), file=sys.stderr)
 
 
 def read_text(path: Path, what: str) -> tuple[str, bool]:
@@ -179,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     if file is None:
         if args.write:
             raise UserError("json only prints; name the file to merge into with --config PATH")
-        print(shown(fmt.snippet(entries)), end="")
+        print(plain(fmt.snippet(entries), layout=True), end="")
         return 0
     file = Path(os.path.abspath(file))
     text, bom = read_text(file, str(file))
@@ -194,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         say(f"  {verbs[action.kind]} {action.name}{why}")
     if not args.write:
         kept = {a.name for a in merged.actions if a.kind == "keep"}
-        print(shown(fmt.snippet([e for e in entries if e.name not in kept])), end="")
+        print(plain(fmt.snippet([e for e in entries if e.name not in kept]), layout=True), end="")
         return 0
     if merged.changed:
         write_text(file, merged.text, bom)

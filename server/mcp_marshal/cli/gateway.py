@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mcp_marshal.cli.show import plain
+
 EXIT_NOT_RUNNING = 1
 EXIT_USAGE = 2
 
@@ -38,13 +40,12 @@ def _workspace(arg: Path | None) -> Path | None:
     try:
         return (arg if arg is not None else find_workspace_file(Path.cwd())).resolve()
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {plain(exc)}", file=sys.stderr)
         return None
 
 
 def run_gateway(args: argparse.Namespace) -> int:
     from mcp_marshal.gateway import discovery
-    from mcp_marshal.literal import visible
     from mcp_marshal.paths import workspace_state_dir
 
     file = _workspace(args.workspace)
@@ -52,7 +53,7 @@ def run_gateway(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     info = discovery.running(file)
     if info is None or not info.get("url"):
-        print(f"no supervisor serves {visible(str(file))}: start one with `mcp-marshal up` or open it in the editor",
+        print(f"no supervisor serves {plain(str(file))}: start one with `mcp-marshal up` or open it in the editor",
               file=sys.stderr)  # fmt: skip
         return EXIT_NOT_RUNNING
     url = str(info["url"])
@@ -73,13 +74,14 @@ def run_gateway(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{visible(str(info.get('kind')))} (pid {info.get('pid')}) serves {visible(file.name)} at {url}")
-    width = max((len(n) for n in servers), default=0)
+    # The discovery file and the names in it are as untrusted as the workspace file.
+    print(f"{plain(info.get('kind'))} (pid {plain(info.get('pid'))}) serves {plain(file.name)} at {plain(url)}")
+    width = max((len(plain(n)) for n in servers), default=0)
     for name, endpoint in servers.items():
-        print(f"  {visible(name):<{width}}  {endpoint}")
-    print(f"authenticate with:  Authorization: Bearer $(cat {token_file})")
+        print(f"  {plain(name):<{width}}  {plain(endpoint)}")
+    print(f"authenticate with:  Authorization: Bearer $(cat {plain(token_file)})")
     for name, endpoint in out.get("capability_urls", {}).items():
-        print(f"  {visible(name):<{width}}  {endpoint}   (carries the token: keep it secret)")
+        print(f"  {plain(name):<{width}}  {plain(endpoint)}   (carries the token: keep it secret)")
     return 0
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mcp_marshal.agents.jsonc_edit import CannotEdit, render
-from mcp_marshal.cli.clients import EXIT_PROBLEMS, EXIT_USAGE, read_text, say, shown, workspace_file, write_text
+from mcp_marshal.cli.clients import EXIT_PROBLEMS, EXIT_USAGE, read_text, say, workspace_file, write_text
+from mcp_marshal.cli.show import plain
 from mcp_marshal.errors import UserError
 
 _KINDS = {"skipped": "skipped", "inexact": "not exact", "ignored": "ignored", "secret": "secret"}
@@ -118,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         if inputs:
             preview["mcpMarshal.inputs"] = [translation.inputs[i] for i in sorted(translation.inputs)
                                             if f'input "{i}"' in inputs]  # fmt: skip
-        print(shown(render(preview)))
+        print(plain(render(preview), layout=True))
         say(
             f"{ws} would get these (nothing written; --write does it)" if merged.changed else f"{ws}: nothing to change"
         )

@@ -7,10 +7,10 @@ import argparse
 import datetime as dt
 import json
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
+from mcp_marshal.cli.show import literal, plain
 from mcp_marshal.config.models import LocksSettings
 from mcp_marshal.locks import MAX_TTL_MS, InvalidTtl, Lease, LeaseStore, open_store, parse_ttl_ms
 from mcp_marshal.locks.ttl import check_ttl
@@ -27,32 +27,14 @@ class CommandFailed(Exception):
         self.code = code
 
 
-_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format (bidi, zero widths), surrogates, separators
-
-
 def name(text: str) -> str:
     """An argparse type for TASK and OWNER: text a store can hold (bytes that are not UTF-8
     reach Python as lone surrogates, which neither SQLite nor Redis can encode)."""
     try:
         text.encode()
     except UnicodeEncodeError:
-        raise argparse.ArgumentTypeError(f"{visible(text)} is not valid UTF-8 text") from None
+        raise argparse.ArgumentTypeError(f"{plain(text)} is not valid UTF-8 text") from None
     return text
-
-
-def visible(text: str) -> str:
-    """``text`` as rich markup that prints it literally: control and format characters as
-    escapes (``\\x1b``, ``\\u202e``), markup escaped. For names a user or agent chose."""
-    shown = "".join(
-        ch
-        if unicodedata.category(ch) not in _HIDDEN
-        else _SHORT.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        for ch in text
-    )
-    from rich.markup import escape
-
-    return escape(shown)
 
 
 # --- store selection -----------------------------------------------------------------------
@@ -101,22 +83,22 @@ def ttl_of(args: argparse.Namespace, settings: LocksSettings) -> int:
 
 
 def console(stderr: bool = False) -> Any:
-    from rich.console import Console
+    from mcp_marshal.cli.show import console
 
-    return Console(stderr=stderr, highlight=False)
+    return console(stderr)
 
 
 def error(args: argparse.Namespace, message: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps({"error": message}), flush=True)
     else:
-        console(stderr=True).print(f"[red]error:[/red] {visible(message)}", soft_wrap=True)
+        console(stderr=True).print(f"[red]error:[/red] {literal(message)}", soft_wrap=True)
 
 
 def warn(message: str, *, severe: bool = False) -> None:
     """A warning on stderr; ``message`` is plain text (printed literally)."""
     colour = "red" if severe else "yellow"
-    console(stderr=True).print(f"[{colour}]warning:[/{colour}] {visible(message)}", soft_wrap=True)
+    console(stderr=True).print(f"[{colour}]warning:[/{colour}] {literal(message)}", soft_wrap=True)
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -138,7 +120,7 @@ def when(ts: float) -> str:
 def describe(lease: Lease) -> str:
     left = max(0.0, lease.expires_at - time.time())
     return (
-        f"[bold]{visible(lease.task)}[/bold] held by [cyan]{visible(lease.owner)}[/cyan], "
+        f"[bold]{literal(lease.task)}[/bold] held by [cyan]{literal(lease.owner)}[/cyan], "
         f"token [bold]{lease.token}[/bold], expires in {duration(left)} ({when(lease.expires_at)})"
     )
 
@@ -160,5 +142,5 @@ def not_acquired(args: argparse.Namespace, store: LeaseStore, verdict: str, fall
     emit(
         args,
         {"acquired": False, "task": args.task, "holder": holder.to_dict() if holder else None},
-        f"[yellow]{verdict}:[/yellow] {describe(holder) if holder else visible(fallback)}",
+        f"[yellow]{verdict}:[/yellow] {describe(holder) if holder else literal(fallback)}",
     )

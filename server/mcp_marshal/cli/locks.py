@@ -3,7 +3,7 @@
 Exit codes: 0 done; 1 refused (held by another, not your lease); 2 bad usage or workspace;
 69 the store is unreachable or unusable (EX_UNAVAILABLE); 75 ``lock run`` found the task held
 (EX_TEMPFAIL); otherwise ``lock run`` exits with its command's code. Whatever the store holds
-(task and owner names, its own description) is printed literally, see ``visible``.
+(task and owner names, its own description) is printed literally, see ``cli.show``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from mcp_marshal.cli.lease_access import (
     describe,
     emit,
     error,
+    literal,
     name,
     not_acquired,
     open_for,
     ttl_of,
-    visible,
     when,
 )
 from mcp_marshal.errors import UserError
@@ -115,7 +115,7 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 
 def _answer(args: argparse.Namespace, ok: bool, data: dict[str, Any], yes: str, no: str) -> int:
     """Emit the outcome of a yes/no command (``yes``/``no`` plain text); exit 0 or ``EXIT_REFUSED``."""
-    emit(args, data, visible(yes) if ok else f"[yellow]{visible(no)}[/yellow]")
+    emit(args, data, literal(yes) if ok else f"[yellow]{literal(no)}[/yellow]")
     return 0 if ok else EXIT_REFUSED
 
 
@@ -141,7 +141,7 @@ def _renew(args: argparse.Namespace) -> int:
         lease = store.renew(LeaseRef(args.task, args.owner, args.token), ttl_of(args, settings))
         if lease is None:
             msg = f"not renewed: {args.owner} does not hold {args.task} with token {args.token} (expired or taken)"
-            emit(args, {"renewed": False, "task": args.task}, f"[yellow]{visible(msg)}[/yellow]")
+            emit(args, {"renewed": False, "task": args.task}, f"[yellow]{literal(msg)}[/yellow]")
             return EXIT_REFUSED
         emit(args, {"renewed": True, "lease": lease.to_dict()}, describe(lease))
         return 0
@@ -172,11 +172,11 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    table = Table("task", "owner", "token", "acquired", "expires", "bound to", title=visible(store.describe()))
+    table = Table("task", "owner", "token", "acquired", "expires", "bound to", title=literal(store.describe()))
     for lease in leases:
         table.add_row(
-            visible(lease.task),
-            visible(lease.owner),
+            literal(lease.task),
+            literal(lease.owner),
             str(lease.token),
             when(lease.acquired_at),
             when(lease.expires_at),
@@ -206,7 +206,7 @@ def _watch(args: argparse.Namespace) -> int:
             print(json.dumps(data), flush=True)
         else:
             kind = event.kind.removeprefix("Lease").lower()
-            task, owner = visible(data["task"]), visible(data["owner"])
+            task, owner = literal(data["task"]), literal(data["owner"])
             out.print(f"{when(event.ts)} {kind:<9} {task}  {owner}  token {data['token']}")
 
     async def watch() -> None:
@@ -218,7 +218,7 @@ def _watch(args: argparse.Namespace) -> int:
         emit(
             args,
             {"watching": store.describe(), "leases": [lease.to_dict() for lease in held]},
-            f"watching {visible(store.describe())} ({len(held)} held); Ctrl-C to stop",
+            f"watching {literal(store.describe())} ({len(held)} held); Ctrl-C to stop",
         )
         try:
             await asyncio.Event().wait()

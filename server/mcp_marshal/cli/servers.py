@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mcp_marshal.cli.show import literal
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -68,9 +70,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    from mcp_marshal.cli.show import console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return console(stderr)
 
 
 def _workspace(arg: Path | None) -> Path | None:
@@ -79,13 +81,13 @@ def _workspace(arg: Path | None) -> Path | None:
 
     if arg is not None:
         if not arg.is_file():
-            _console(stderr=True).print(f"[red]error:[/] {arg} is not a file")
+            _console(stderr=True).print(f"[red]error:[/] {literal(arg)} is not a file")
             return None
         return arg
     try:
         return find_workspace_file(Path.cwd())
     except WorkspaceNotFound as exc:
-        _console(stderr=True).print(f"[red]error:[/] {exc}")
+        _console(stderr=True).print(f"[red]error:[/] {literal(exc)}")
         return None
 
 
@@ -108,7 +110,7 @@ def _print_problems(problems: tuple[Problem, ...], as_json: bool) -> None:
     console = _console(stderr=True)
     for p in problems:
         colour = "red" if p.severity == "error" else "yellow"
-        console.print(f"{p.format()} [{colour}]({p.severity})[/]", markup=True)
+        console.print(f"{literal(p.format())} [{colour}]({literal(p.severity)})[/]")
 
 
 def _load(path: Path, as_json: bool) -> Config | None:
@@ -121,10 +123,12 @@ def _load(path: Path, as_json: bool) -> Config | None:
 
 
 def _command_line(config: Config, name: str) -> str:
+    """The launch as the file writes it: ``${env:X}`` unresolved, so no resolved secret is shown."""
     spec = config.servers[name]
+    written = spec.written
     if spec.spawned:
-        return shlex.join([spec.command or "", *spec.args])
-    return f"{spec.type} {spec.url}"
+        return shlex.join([written.command or "", *written.args])
+    return f"{spec.type} {written.url}"
 
 
 def _load_args(args: argparse.Namespace) -> tuple[Path, Config] | int:
@@ -138,10 +142,17 @@ def _load_args(args: argparse.Namespace) -> tuple[Path, Config] | int:
 
 def _refuse_untrusted(config: Config, names: list[str], path: Path, verb: str) -> int:
     console = _console(stderr=True)
-    console.print(f"[yellow]Not trusted:[/] {path} would {verb} these servers:")
+    console.print(f"[yellow]Not trusted:[/] {literal(path)} would {verb} these servers:")
+    from mcp_marshal.cli.trust import launch_lines
+
     for name in names:
-        console.print(f"  [bold]{name}[/]: {_command_line(config, name)}", markup=True)
-    console.print("Nothing was started. If you trust this file, run again with [bold]--trust[/].")
+        console.print(f"  [bold]{literal(name)}[/]:")
+        for line in launch_lines(config.servers[name].written):  # as written: every field, every byte
+            console.print(f"    {literal(line)}")
+    console.print(
+        "Nothing was started. If you trust this file, run again with [bold]--trust[/]"
+        " (or approve it with [bold]mcp-marshal trust[/])."
+    )
     return EXIT_USAGE
 
 
@@ -159,15 +170,15 @@ def run_check(args: argparse.Namespace) -> int:
         print(json.dumps({"file": str(path), "levels": [list(level) for level in levels]}))
         return 0
     console = _console()
-    console.print(f"[green]✓[/] {path}: {len(config.servers)} server(s), start plan:")
+    console.print(f"[green]✓[/] {literal(path)}: {len(config.servers)} server(s), start plan:")
     for i, level in enumerate(levels):
         parts = []
         for name in level:
             spec = config.servers[name]
             needs = sorted(config.deps.needs(name))
-            note = f" (after {', '.join(needs)})" if needs else ""
+            note = f" (after {literal(', '.join(needs))})" if needs else ""
             manual = "" if spec.auto_start else " [dim](manual)[/]"
-            parts.append(f"[bold]{name}[/]{note}{manual}")
+            parts.append(f"[bold]{literal(name)}[/]{note}{manual}")
         console.print(f"  level {i}: " + ", ".join(parts))
     return 0
 
@@ -200,8 +211,6 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
 
 
 async def _up(path: Path, config: Config, as_json: bool, *, approve_all: bool) -> int:
-    from rich.markup import escape
-
     from mcp_marshal.events import EventBus
     from mcp_marshal.gateway.discovery import AlreadySupervised
     from mcp_marshal.redact import Redactor
@@ -224,7 +233,7 @@ async def _up(path: Path, config: Config, as_json: bool, *, approve_all: bool) -
         try:
             await supervisor.open()
         except AlreadySupervised as exc:
-            _console(stderr=True).print(f"[yellow]{escape(str(exc))}[/]; nothing was started here.")
+            _console(stderr=True).print(f"[yellow]{literal(exc)}[/]; nothing was started here.")
             return EXIT_ALREADY
         async with asyncio.TaskGroup() as tg:
             starter = tg.create_task(supervisor.trust(approve_all=approve_all))
@@ -243,15 +252,13 @@ async def _up(path: Path, config: Config, as_json: bool, *, approve_all: bool) -
 def _narrate(console: Console, event: Event) -> None:
     """One line per event worth one (the same wording as the editor's output), above the table;
     the problems of a rejected edit in full."""
-    from rich.markup import escape
-
     from mcp_marshal.describe import describe
     from mcp_marshal.events import ApprovalNeeded, ConfigRejected
 
     line = describe(event)
     if line is None:
         return
-    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(line)}")
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {literal(line)}")
     if isinstance(event, ConfigRejected):
         _print_problems(event.problems, as_json=False)
     elif isinstance(event, ApprovalNeeded):
@@ -265,7 +272,7 @@ async def _live_table(supervisor: Supervisor, bus: EventBus, stop: asyncio.Event
     changed = asyncio.Event()
     unsubscribe = bus.subscribe(lambda _e: changed.set())
     try:
-        with Live(_table(supervisor), auto_refresh=False, transient=False) as live:
+        with Live(_table(supervisor), console=_console(), auto_refresh=False, transient=False) as live:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), 1.0)
@@ -278,7 +285,7 @@ async def _live_table(supervisor: Supervisor, bus: EventBus, stop: asyncio.Event
 def _table(supervisor: Supervisor) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"MCP servers — {supervisor.file.name}", title_justify="left", expand=False)
+    table = Table(title=f"MCP servers — {literal(supervisor.file.name)}", title_justify="left", expand=False)
     for col in ("name", "state", "pid", "restarts", "uptime", "handshake", "last error"):
         table.add_column(col, no_wrap=col != "last error", overflow="fold")
     for s in supervisor.snapshots():
@@ -286,13 +293,13 @@ def _table(supervisor: Supervisor) -> Any:
             ("needs approval", "bold yellow") if s.needs_approval else (s.state, STATE_STYLE.get(s.state, ""))
         )
         table.add_row(
-            s.name,
-            f"[{style}]{state}[/]",
+            literal(s.name),
+            f"[{style}]{literal(state)}[/]",
             str(s.pid or "–"),
             str(s.restarts),
             _duration(s.uptime_s),
             f"{s.handshake_ms:.0f} ms" if s.handshake_ms is not None else "–",
-            s.last_error or "",
+            literal(s.last_error or ""),
         )
     return table
 
@@ -317,7 +324,7 @@ def run_probe(args: argparse.Namespace) -> int:
         unknown = [n for n in args.server if n not in config.servers]
         if unknown:
             _console(stderr=True).print(
-                f"[red]error:[/] unknown server(s) {', '.join(unknown)}; servers: {', '.join(names)}"
+                f"[red]error:[/] unknown server(s) {literal(', '.join(unknown))}; servers: {literal(', '.join(names))}"
             )
             return EXIT_USAGE
 
@@ -388,23 +395,24 @@ def _print_probe(results: list[dict[str, Any]]) -> None:
 
     console = _console()
     table = Table(title="probe", title_justify="left")
-    for col in ("server", "result", "handshake", "tools", "protocol", "reason"):
+    for col in ("server", "result", "handshake", "tools", "protocol", "serverInfo", "reason"):
         table.add_column(col, overflow="fold")
     for r in results:
         table.add_row(
-            r["name"],
-            "[green]ok[/]" if r["ok"] else f"[red]{r['state']}[/]",
+            literal(r["name"]),
+            "[green]ok[/]" if r["ok"] else f"[red]{literal(r['state'])}[/]",
             f"{r['handshake_ms']:.0f} ms" if r["handshake_ms"] is not None else "–",
             "–" if r["tools"] is None else str(r["tools"]),
-            r["protocol"] or "–",
-            r["reason"] or "",
+            literal(r["protocol"] or "–"),
+            literal(r["server"] or "–"),
+            literal(r["reason"] or ""),
         )
     console.print(table)
     for r in results:
         if not r["ok"] and r["stderr_tail"]:
-            console.print(f"[bold]{r['name']}[/] stderr (last lines):")
+            console.print(f"[bold]{literal(r['name'])}[/] stderr (last lines):")
             for line in r["stderr_tail"]:
-                console.print(f"  {line}", markup=False)
+                console.print(f"  {literal(line)}")
     if results:
         console.print(f"all ready after {results[0]['all_ready_s']:.2f} s", style="dim")
 

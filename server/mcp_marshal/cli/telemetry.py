@@ -2,8 +2,8 @@
 
 Record text is shown literally: pretty output goes through rich ``Text`` objects, never markup,
 so ``[/]`` or ``[link=…]`` in a server's stderr print as written, and every character that a
-terminal would act on is shown as an escape (``visible_controls``). ``--follow`` keeps reading
-across rotations (``telemetry.jsonl`` → ``.1``).
+terminal would act on or hide is shown as an escape (``cli.show.plain``). ``--follow`` keeps
+reading across rotations (``telemetry.jsonl`` → ``.1``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from mcp_marshal.cli.show import plain
 from mcp_marshal.errors import UserError
 
 if TYPE_CHECKING:
@@ -28,23 +28,14 @@ if TYPE_CHECKING:
 POLL_SECONDS = 0.2
 _STYLE = {"ERROR": "bold red", "WARN": "yellow", "INFO": "cyan"}
 
-_INVISIBLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
-
-def _escape(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def visible_controls(text: str) -> str:
-    """``text`` with every character a terminal would act on or hide shown as an escape
-    (``\\x1b`` for ESC): C0 controls but tab, DEL, C1 controls, line and paragraph separators,
-    bidirectional controls, and lone surrogates (which no encoding can print)."""
-    return _INVISIBLE.sub(_escape, text)
-
-
-def _json_escape(m: re.Match[str]) -> str:
-    return f"\\u{ord(m.group()):04x}"
+def json_escaped(line: str) -> str:
+    """A stored JSON line with every character ``plain`` would escape written as a JSON escape
+    instead (``\\u001b``): the same JSON, nothing a terminal acts on. A tab stays, since it
+    may separate tokens."""
+    if plain(line) == line:
+        return line
+    return "".join(c if c == "\t" or plain(c) == c else json.dumps(c)[1:-1] for c in line)
 
 
 _Subparsers = argparse._SubParsersAction  # pyright: ignore[reportPrivateUsage]  # argparse names it nowhere else
@@ -90,11 +81,11 @@ def run_tail(args: argparse.Namespace) -> int:
     try:
         path = resolve_file(args.file, args.workspace)
     except (UserError, ValueError) as exc:  # WorkspaceNotFound and friends: said in the user's terms
-        print(f"mcp-marshal: {exc}", file=sys.stderr)
+        print(f"mcp-marshal: {plain(exc)}", file=sys.stderr)
         return 2
     show = _json_printer(sys.stdout) if args.json else _pretty_printer()
     if not path.exists() and not args.follow:
-        print(f"mcp-marshal: no telemetry yet: {path} does not exist", file=sys.stderr)
+        print(f"mcp-marshal: no telemetry yet: {plain(path)} does not exist", file=sys.stderr)
         return 1
     position = 0
     if path.exists():
@@ -149,7 +140,7 @@ def _json_printer(out: IO[str]) -> Callable[[Iterable[bytes]], None]:
     def show(lines: Iterable[bytes]) -> None:
         for line in lines:
             # As stored, but what a terminal acts on or cannot encode as JSON escapes: the same JSON.
-            text = _INVISIBLE.sub(_json_escape, line.decode("utf-8", "replace").rstrip("\n"))
+            text = json_escaped(line.decode("utf-8", "replace").rstrip("\n"))
             try:
                 text.encode(encoding)
             except UnicodeEncodeError:
@@ -161,9 +152,9 @@ def _json_printer(out: IO[str]) -> Callable[[Iterable[bytes]], None]:
 
 
 def _pretty_printer() -> Callable[[Iterable[bytes]], None]:
-    from rich.console import Console
+    from mcp_marshal.cli.show import console as make_console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
 
     def show(lines: Iterable[bytes]) -> None:
         for line in lines:
@@ -175,7 +166,7 @@ def _pretty_printer() -> Callable[[Iterable[bytes]], None]:
 
 def format_line(line: bytes) -> Text:
     """One record as a rich ``Text``: time, name (coloured by severity), server, fields; all of
-    it literal, with terminal controls made visible."""
+    it literal (no markup), with hidden characters shown as escapes."""
     from rich.text import Text
 
     from mcp_marshal.telemetry.record import severity
@@ -185,23 +176,23 @@ def format_line(line: bytes) -> Text:
         name, fields = str(rec["name"]), dict(rec.get("fields") or {})
         when = datetime.fromtimestamp(float(rec["ts"])).strftime("%H:%M:%S.%f")[:-3]
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, OSError):
-        shown = visible_controls(line.decode("utf-8", "replace").rstrip("\n"))
+        shown = plain(line.decode("utf-8", "replace").rstrip("\n"))
         return Text(f"(unreadable) {shown}", style="dim")
     style = _STYLE[severity(name, fields)]
     text = Text()
     text.append(when, style="dim")
     text.append("  ")
-    text.append(f"{visible_controls(name):<18}", style=style)
+    text.append(f"{plain(name):<18}", style=style)
     server = fields.pop("name", None)
     if server is not None:
-        text.append(f" {visible_controls(str(server))}", style="bold")
+        text.append(f" {plain(str(server))}", style="bold")
     if name == "ServerLog":
-        text.append(f" [{visible_controls(str(fields.pop('stream', 'stderr')))}] ", style="dim")
-        text.append(visible_controls(str(fields.pop("line", ""))))
+        text.append(f" [{plain(str(fields.pop('stream', 'stderr')))}] ", style="dim")
+        text.append(plain(str(fields.pop("line", ""))))
     for key, value in fields.items():
         if value in (None, "", [], {}):
             continue
-        shown = visible_controls(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-        text.append(f" {visible_controls(str(key))}=", style="dim")
+        shown = plain(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        text.append(f" {plain(str(key))}=", style="dim")
         text.append(shown if len(shown) <= 300 else shown[:299] + "…")
     return text

@@ -74,12 +74,10 @@ def _entry(config: Config, name: str, changed: tuple[str, ...]) -> dict[str, Any
 
 
 def run_trust(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-
     from mcp_marshal.approvals import Approvals
     from mcp_marshal.cli.servers import _console, _load, _workspace  # pyright: ignore[reportPrivateUsage]
+    from mcp_marshal.cli.show import literal
     from mcp_marshal.describe import describe_change
-    from mcp_marshal.literal import visible
 
     workspace, names = _split(args)
     path = _workspace(workspace)
@@ -91,10 +89,8 @@ def run_trust(args: argparse.Namespace) -> int:
     err = _console(stderr=True)
     unknown = [n for n in names if n not in config.servers]
     if unknown:
-        known = visible(", ".join(config.servers)) or "none"
-        err.print(
-            f"[red]error:[/] no server named {escape(visible(unknown[0]))} in {path.name} (servers: {escape(known)})"
-        )
+        known = ", ".join(config.servers) or "none"
+        err.print(f"[red]error:[/] no server named {literal(unknown[0])} in {path.name} (servers: {literal(known)})")
         return EXIT_USAGE
     approvals = Approvals(path)
     pending = approvals.pending(config)
@@ -109,16 +105,16 @@ def run_trust(args: argparse.Namespace) -> int:
     out = _console()
     if not entries:
         already = f" ({', '.join(names)} already approved)" if names else ""
-        out.print(f"Nothing to approve in {escape(str(path))}{escape(already)}.")
+        out.print(f"Nothing to approve in {literal(str(path))}{literal(already)}.")
         return 0
     verb = "Would approve" if args.dry_run else "Could not approve" if lost else "Approved"
-    out.print(f"{verb} in {escape(str(path))}:")
+    out.print(f"{verb} in {literal(str(path))}:")
     for entry, name in zip(entries, targets, strict=True):
-        out.print(f"  [bold]{escape(visible(name))}[/] ({escape(describe_change(pending[name].changed))})")
+        out.print(f"  [bold]{literal(name)}[/] ({literal(describe_change(pending[name].changed))})")
         for line in entry["launch"]:
-            out.print(f"    {escape(line)}")
+            out.print(f"    {literal(line)}")
     if lost:
-        err.print(f"[red]error:[/] {escape(approvals.degraded or '')}: nothing was recorded")
+        err.print(f"[red]error:[/] {literal(approvals.degraded or '')}: nothing was recorded")
         return EXIT_UNAVAILABLE
     if not args.dry_run:
         out.print("A running `mcp-marshal up` or editor starts them now; `mcp-marshal up` starts them next time.")

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from mcp_marshal.cli.lease_access import visible
+from mcp_marshal.cli.show import literal as visible
 
 
 def rendered(text: str) -> str:
@@ -24,7 +24,7 @@ def rendered(text: str) -> str:
         ("\\[b]", "\\[b]"),
         ("a\x1b[31mred", "a\\x1b[31mred"),
         ("bell\x07 nul\x00 del\x7f", "bell\\x07 nul\\x00 del\\x7f"),
-        ("line\nbreak\rtab\t", "line\\nbreak\\rtab\\t"),
+        ("line\nbreak\rtab\t", "line\\x0abreak\\x0dtab\\x09"),
         ("c1\x9b", "c1\\x9b"),
         ("rtl\u202eevil\u2028sep", "rtl\\u202eevil\\u2028sep"),
         ("plain-name é ✓", "plain-name é ✓"),

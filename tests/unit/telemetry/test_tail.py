@@ -9,26 +9,31 @@ import re
 import pytest
 from rich.console import Console
 
-from mcp_marshal.cli.telemetry import format_line, visible_controls
+from mcp_marshal.cli.show import plain
+from mcp_marshal.cli.telemetry import format_line, json_escaped
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # the colours rich itself writes
 
 
 @pytest.mark.parametrize(
-    ("text", "shown"),
+    "text",
     [
-        ("plain [/] text\twith a tab, é and 日本", "plain [/] text\twith a tab, é and 日本"),
-        ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
-        ("bell\x07 back\x08 cr\r lf\n nul\x00 del\x7f", "bell\\x07 back\\x08 cr\\x0d lf\\x0a nul\\x00 del\\x7f"),
-        ("\x9b31m C1 CSI, \x85 NEL", "\\x9b31m C1 CSI, \\x85 NEL"),
-        ("abc\u202edcba\u2066x\u2069 \u2028", "abc\\u202edcba\\u2066x\\u2069 \\u2028"),  # bidi overrides, LS
-        ("lone \udc80 \ud800 surrogates", "lone \\udc80 \\ud800 surrogates"),
-        ("\U0001f600 emoji \u200d joiner", "\U0001f600 emoji \u200d joiner"),
+        "plain [/] text\twith a tab, é and 日本",
+        "\x1b[31mred\x1b[0m",
+        "bell\x07 back\x08 cr\r lf\n nul\x00 del\x7f",
+        "\x9b31m C1 CSI, \x85 NEL",
+        "abc\u202edcba\u2066x\u2069 \u2028",  # bidi overrides, LS
+        "lone \udc80 \ud800 surrogates",
+        "np\u200bx \U000e0041 tag",  # zero width, tag character
+        "\U0001f468\u200d\U0001f469 joined",
     ],
 )
-def test_visible_controls(text: str, shown: str) -> None:
-    assert visible_controls(text) == shown
-    shown.encode("utf-8")  # printable by any UTF-8 terminal
+def test_json_lines_keep_their_value_and_show_nothing_hidden(text: str) -> None:
+    stored = json.dumps({"line": text}, ensure_ascii=False)
+    shown = json_escaped(stored)
+    assert json.loads(shown) == {"line": text}  # the same JSON
+    assert plain(shown.replace("\t", "")) == shown.replace("\t", "")  # nothing a terminal hides or obeys
+    shown.encode("utf-8")
 
 
 def line(kind: str, **fields: object) -> bytes:
