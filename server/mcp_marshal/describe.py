@@ -6,8 +6,11 @@ follows it says how it ended).
 
 from __future__ import annotations
 
+import re
+import shlex
 from functools import singledispatch
 
+from mcp_marshal.config.models import Launch
 from mcp_marshal.events import (
     ApprovalNeeded,
     ConfigRejected,
@@ -32,6 +35,8 @@ from mcp_marshal.events import (
     SupervisionTaken,
     TelemetryDropped,
 )
+from mcp_marshal.literal import visible
+from mcp_marshal.redact import is_credential
 
 
 def duration(ms: float) -> str:
@@ -162,3 +167,33 @@ def _(event: GatewayServing) -> str:
     if event.url is None:
         return "gateway: stopped serving"
     return f"gateway: {plural(len(event.servers), 'server')} at {event.url}/mcp/<server> (see `mcp-marshal gateway`)"
+
+
+#: A value that only names a variable (``${env:TOKEN}``, ``${input:key}``): not a secret itself.
+_REFERENCE = re.compile(r"\$\{[^{}]+\}")
+#: Shown instead of a value written in the file that looks like a credential.
+HIDDEN = "<hidden>"
+
+
+def launch_lines(launch: Launch) -> list[str]:
+    """A launch as the file writes it, one field per line (what a listing before trust and
+    ``mcp-marshal trust`` show): every byte visible, variables unresolved, a value that looks
+    like a credential hidden."""
+
+    def shown(name: str | None, value: str) -> str:  # a reference is not the secret it names
+        return HIDDEN if is_credential(name, value) and not _REFERENCE.fullmatch(value) else visible(value)
+
+    lines: list[str] = []
+    if launch.command is not None:
+        lines.append("command: " + visible(shlex.join([launch.command, *launch.args])))
+    if launch.url is not None:
+        lines.append("url: " + visible(launch.url))
+    for name, value in launch.env:
+        lines.append(f"env {visible(name)}=" + ("(unset)" if value is None else shown(name, value)))
+    if launch.env_file is not None:
+        lines.append("envFile: " + visible(launch.env_file))
+    if launch.cwd is not None:
+        lines.append("cwd: " + visible(launch.cwd))
+    for name, value in launch.headers:
+        lines.append(f"header {visible(name)}: " + shown(name, value))
+    return lines

@@ -143,7 +143,7 @@ def _load_args(args: argparse.Namespace) -> tuple[Path, Config] | int:
 def _refuse_untrusted(config: Config, names: list[str], path: Path, verb: str) -> int:
     console = _console(stderr=True)
     console.print(f"[yellow]Not trusted:[/] {literal(path)} would {verb} these servers:")
-    from mcp_marshal.cli.trust import launch_lines
+    from mcp_marshal.describe import launch_lines
 
     for name in names:
         console.print(f"  [bold]{literal(name)}[/]:")

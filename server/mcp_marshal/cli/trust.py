@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mcp_marshal.config.models import Config, Launch
+    from mcp_marshal.config.models import Config
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: nowhere to record the approval
-#: A value that only names a variable (``${env:TOKEN}``, ``${input:key}``).
-_REFERENCE = re.compile(r"\$\{[^{}]+\}")
-#: Shown instead of a value written in the file that looks like a credential.
-HIDDEN = "<hidden>"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,31 +39,9 @@ def _split(args: argparse.Namespace) -> tuple[Path | None, list[str]]:
     return workspace, names
 
 
-def launch_lines(launch: Launch) -> list[str]:
-    """The launch as written, one field per line, each value literal (credentials hidden)."""
-    from mcp_marshal.literal import visible
-    from mcp_marshal.redact import is_credential
-
-    def shown(name: str | None, value: str) -> str:  # a reference is not the secret it names
-        return HIDDEN if is_credential(name, value) and not _REFERENCE.fullmatch(value) else visible(value)
-
-    lines: list[str] = []
-    if launch.command is not None:
-        lines.append("command: " + visible(shlex.join([launch.command, *launch.args])))
-    if launch.url is not None:
-        lines.append("url: " + visible(launch.url))
-    for name, value in launch.env:
-        lines.append(f"env {visible(name)}=" + ("(unset)" if value is None else shown(name, value)))
-    if launch.env_file is not None:
-        lines.append("envFile: " + visible(launch.env_file))
-    if launch.cwd is not None:
-        lines.append("cwd: " + visible(launch.cwd))
-    for name, value in launch.headers:
-        lines.append(f"header {visible(name)}: " + shown(name, value))
-    return lines
-
-
 def _entry(config: Config, name: str, changed: tuple[str, ...]) -> dict[str, Any]:
+    from mcp_marshal.describe import launch_lines
+
     return {"name": name, "changed": list(changed), "launch": launch_lines(config.servers[name].written)}
 
 

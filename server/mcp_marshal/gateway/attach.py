@@ -9,13 +9,21 @@ DELETE): these are rare, user-driven requests, and a session kept open would out
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from mcp_marshal.errors import NotNow
+from mcp_marshal.gateway import discovery
 from mcp_marshal.gateway.hub import KNOWN_VERSIONS
+from mcp_marshal.paths import StateUnavailable
 from mcp_marshal.supervise.mcp_stdio import as_dict
+from mcp_marshal.wire import GatewayOwner, ServerSnapshot
+
+#: What the supervising process published about itself (``gateway.json``), or None.
+Owner = Mapping[str, Any] | None
 
 TIMEOUT_S = 10.0
 
@@ -89,3 +97,37 @@ def _error_text(answer: dict[str, Any], result: dict[str, Any]) -> str:
     content = result.get("content")
     first = as_dict(content[0]) if isinstance(content, list) and content else {}
     return str(first.get("text", "the owner refused"))
+
+
+def owner_of(owner: Owner) -> GatewayOwner | None:
+    """Who supervises the file, for an answer (None when this process does)."""
+    if owner is None:
+        return None
+    pid = owner.get("pid")
+    return GatewayOwner(pid=pid if isinstance(pid, int) else None, kind=str(owner.get("kind") or ""))
+
+
+def owner_url(owner: Owner) -> str | None:
+    """The owner's gateway, once it serves."""
+    url = (owner or {}).get("url")
+    return url if isinstance(url, str) and url else None
+
+
+async def owner_call(owner: Owner, file: Path, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A marshal tool of the owner's gateway (``NotNow`` when it does not serve)."""
+    url = owner_url(owner)
+    if url is None:
+        raise NotNow(f"{file.name} is supervised by another process whose gateway does not serve (yet)")
+    try:
+        token = discovery.token(file)
+    except (StateUnavailable, OSError) as exc:
+        raise NotNow(f"the gateway token cannot be read: {exc}") from exc
+    return await call_owner_tool(url, token, tool, arguments)
+
+
+async def owner_servers(owner: Owner, file: Path) -> list[ServerSnapshot]:
+    """The owner's servers, as full snapshots."""
+    answer = await owner_call(owner, file, "list_servers", {"full": True})
+    servers = answer.get("servers")
+    listed: list[Any] = servers if isinstance(servers, list) else []  # pyright: ignore[reportUnknownVariableType]
+    return [ServerSnapshot.model_validate(s) for s in listed]

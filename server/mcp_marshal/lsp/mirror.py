@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mcp_marshal.errors import NotNow
+from mcp_marshal.gateway.attach import owner_servers
 from mcp_marshal.wire import (
     SERVER_REMOVED,
     SERVER_STATE_CHANGED,
@@ -24,7 +25,7 @@ from mcp_marshal.wire import (
 )
 
 if TYPE_CHECKING:
-    from mcp_marshal.lsp.session import WorkspaceSession
+    from mcp_marshal.supervisor import Supervisor
 
 MIRROR_INTERVAL_S = 1.0
 """How often the owner is asked: about as often as the takeover check runs."""
@@ -45,19 +46,15 @@ def changes(
     return changed, [name for name in before if name not in now]
 
 
-async def mirror(
-    session: WorkspaceSession,
-    listing: Callable[[WorkspaceSession], Awaitable[list[ServerSnapshot]]],
-    notify: Notify,
-) -> None:
-    """Follow the owner's servers while the session follows one; returns once it supervises."""
-    seen = {s.name: s for s in session.supervisor.snapshots()}
-    while session.supervisor.elsewhere is not None:
+async def mirror(supervisor: Supervisor, notify: Notify) -> None:
+    """Follow the owner's servers while ``supervisor`` follows one; returns once it supervises."""
+    seen = {s.name: s for s in supervisor.snapshots()}
+    while supervisor.elsewhere is not None:
         try:
-            current = await listing(session)
+            current = await owner_servers(supervisor.elsewhere, supervisor.file)
         except (NotNow, OSError):  # its gateway is not serving (yet), or went away: ask again
             current = None
-        if current is not None and session.supervisor.elsewhere is not None:
+        if current is not None and supervisor.elsewhere is not None:
             changed, gone = changes(seen, current)
             for previous, snapshot in changed:
                 params = ServerStateChangedParams(

@@ -33,7 +33,6 @@ from mcp_marshal.events import (
 )
 from mcp_marshal.literal import visible
 from mcp_marshal.locks.workspace import WorkspaceLeases
-from mcp_marshal.lsp.commands.gateway import owner_servers
 from mcp_marshal.lsp.diagnostics import Diagnostics
 from mcp_marshal.lsp.inputs import InputResolver
 from mcp_marshal.lsp.mirror import mirror
@@ -232,7 +231,7 @@ class WorkspaceSession:
         elif isinstance(event, SupervisedElsewhere) and not self._told_elsewhere:  # once, not per url change
             self._told_elsewhere = True
             self.show(types.MessageType.Info, f"MCP: {self.file.name} is {describe(event)}")
-            self.spawn(mirror(self, owner_servers, self.ls.protocol.notify), "mirror-owner")
+            self.spawn(mirror(self.supervisor, self.ls.protocol.notify), "mirror-owner")
         elif isinstance(event, SupervisionTaken):
             self._told_elsewhere = False
             self.show(types.MessageType.Info, f"MCP: {self.file.name}: {describe(event)}")

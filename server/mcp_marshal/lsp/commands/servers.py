@@ -6,8 +6,8 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from mcp_marshal.errors import NotNow
+from mcp_marshal.gateway.attach import owner_call, owner_of, owner_servers
 from mcp_marshal.lsp.commands.args import Args, Command
-from mcp_marshal.lsp.commands.gateway import owner_call, owner_of, owner_servers
 from mcp_marshal.supervise.mcp_stdio import as_dict
 from mcp_marshal.wire import ApproveResult, ListServersResult, ReloadResult, ServersResult, ShowLogsResult
 
@@ -20,9 +20,10 @@ async def list_servers(session: WorkspaceSession | None, args: Args) -> dict[str
     if session is None:
         return ListServersResult.model_validate({}).to_dict()
     fields: dict[str, Any] = {"workspaceFile": str(session.file), "trusted": session.trusted}
-    if (owner := owner_of(session)) is not None:  # a window following another supervisor shows its servers
+    elsewhere = session.supervisor.elsewhere
+    if (owner := owner_of(elsewhere)) is not None:  # a window following another supervisor shows its servers
         try:
-            fields |= {"servers": await owner_servers(session), "owner": owner}
+            fields |= {"servers": await owner_servers(elsewhere, session.file), "owner": owner}
         except NotNow as exc:
             fields |= {"servers": session.supervisor.snapshots(), "owner": owner, "reason": str(exc)}
     else:
@@ -46,8 +47,10 @@ async def stop_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
 
 async def restart_server(session: WorkspaceSession, args: Args) -> dict[str, Any]:
     name = _name(args)
-    if owner_of(session) is not None:  # the supervising process restarts it
-        return as_dict((await owner_call(session, "restart_server", {"server": name})).get("server"))
+    elsewhere = session.supervisor.elsewhere
+    if elsewhere is not None:  # the supervising process restarts it
+        answer = await owner_call(elsewhere, session.file, "restart_server", {"server": name})
+        return as_dict(answer.get("server"))
     return (await session.supervisor.require_orchestrator().restart(name)).to_dict()
 
 
