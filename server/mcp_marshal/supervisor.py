@@ -227,8 +227,8 @@ class Supervisor:
     # --- approval (trust per server) ---------------------------------------------------------
 
     def _refresh_pending(self, config: Config) -> list[str]:
-        """Recompute what awaits approval; announce what newly does (once trusted). Returns the
-        servers no longer pending."""
+        """Recompute what awaits approval, keeping what newly does for ``_announce_pending``.
+        Returns the servers no longer pending."""
         before = self.pending
         self.pending = self.approvals.pending(config)
         self._unannounced = [p for n, p in self.pending.items() if before.get(n) != p]
