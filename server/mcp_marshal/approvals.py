@@ -44,23 +44,10 @@ FIELDS: dict[str, str] = {
 assert set(FIELDS) == {f.name for f in fields(Launch)}
 
 
-def field_values(launch: Launch) -> dict[str, Any]:
-    """Each launch field as a JSON value (``env`` and ``headers`` as mappings: order is no change)."""
-    return {
-        "command": launch.command,
-        "args": list(launch.args),
-        "env": dict(sorted(launch.env)),
-        "envFile": launch.env_file,
-        "cwd": launch.cwd,
-        "url": launch.url,
-        "headers": dict(sorted(launch.headers)),
-    }
-
-
 def digests(launch: Launch, salt: str) -> dict[str, str]:
     """One salted digest per field, by the file's field names."""
     out: dict[str, str] = {}
-    for key, value in field_values(launch).items():
+    for key, value in launch.as_json().items():
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         out[key] = hashlib.sha256(f"{salt}\n{key}\n{text}".encode("ascii")).hexdigest()
     return out

@@ -1,15 +1,12 @@
 /**
  * The extension's side of the contract against the real `mcp-marshal lsp`: the same
  * initializationOptions (built by the same function), the same MarshalApi the tree and palette
- * use, over stdio with vscode-languageserver-protocol's Node connection.
- *
- * MCP_MARSHAL_BIN   the mcp-marshal executable (default <repo>/.venv/bin/mcp-marshal)
- * MCP_MARSHAL_PYTHON the Python that runs tests/fixtures/fake_server.py (default <repo>/.venv/bin/python)
+ * use, over stdio with vscode-languageserver-protocol's Node connection (see realServer.ts).
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -22,18 +19,7 @@ import { buildInitializationOptions } from "../src/initializationOptions";
 import { MarshalApi } from "../src/marshalApi";
 import { Commands, Notifications, SERVER_STATES, type LockChangedParams, type ServerStateChangedParams } from "../src/protocol";
 import { parseServerLogLine } from "../src/serverLogs";
-
-const REPO = join(__dirname, "..", "..");
-const BIN = process.env.MCP_MARSHAL_BIN ?? join(REPO, ".venv", "bin", "mcp-marshal");
-const PYTHON = process.env.MCP_MARSHAL_PYTHON ?? join(dirname(BIN), "python");
-const FAKE_SERVER = join(REPO, "tests", "fixtures", "fake_server.py");
-
-function lspMissingReason(): string | undefined {
-  if (!existsSync(BIN)) return `${BIN} does not exist (set MCP_MARSHAL_BIN)`;
-  const probe = spawnSync(PYTHON, ["-c", "import mcp_marshal.lsp.server"], { encoding: "utf8" });
-  if (probe.status !== 0) return `mcp-marshal lsp is not available yet: ${probe.stderr.trim().split("\n").pop() ?? ""}`;
-  return undefined;
-}
+import { BIN, FAKE_SERVER, lspMissingReason, PYTHON } from "./realServer";
 
 const missing = lspMissingReason();
 if (missing) console.warn(`skipping the LSP integration test: ${missing}`);

@@ -3,10 +3,10 @@
  * it forwards are the server's own, not a hand-written batch. A queue of 3 and a flush interval
  * far longer than the start-up make the server drop records for sure, and say how many.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import * as vscode from "vscode";
@@ -21,12 +21,9 @@ import type { TelemetryBatch } from "../src/protocol";
 import { TelemetryForwarder } from "../src/telemetry";
 import { fake } from "./fake/vscode";
 import { resetEditor } from "./harness";
+import { BIN, FAKE_SERVER, lspMissingReason, PYTHON } from "./realServer";
 
-const REPO = join(__dirname, "..", "..");
-const BIN = process.env.MCP_MARSHAL_BIN ?? join(REPO, ".venv", "bin", "mcp-marshal");
-const PYTHON = process.env.MCP_MARSHAL_PYTHON ?? join(dirname(BIN), "python");
-const FAKE_SERVER = join(REPO, "tests", "fixtures", "fake_server.py");
-const missing = !existsSync(BIN) || spawnSync(PYTHON, ["-c", "import mcp_marshal.lsp.server"]).status !== 0;
+const missing = lspMissingReason() !== undefined;
 
 beforeEach(resetEditor);
 

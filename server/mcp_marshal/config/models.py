@@ -330,11 +330,10 @@ class Launch:
     url: str | None = None
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
-    def fingerprint(self) -> str:
-        """A stable digest (hex SHA-256) of these fields: equal for equal launches on any
-        machine and any Python, different when any field changes. ``env`` and ``headers`` count
-        as mappings, so reordering them changes nothing."""
-        canonical = {
+    def as_json(self) -> dict[str, Any]:
+        """Each field as a JSON value, by the file's key (``env`` and ``headers`` as sorted
+        mappings: reordering them is no change)."""
+        return {
             "command": self.command,
             "args": list(self.args),
             "env": dict(sorted(self.env)),
@@ -343,7 +342,12 @@ class Launch:
             "url": self.url,
             "headers": dict(sorted(self.headers)),
         }
-        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    def fingerprint(self) -> str:
+        """A stable digest (hex SHA-256) of these fields: equal for equal launches on any
+        machine and any Python, different when any field changes. ``env`` and ``headers`` count
+        as mappings, so reordering them changes nothing."""
+        text = json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(f"mcp-marshal launch v1\n{text}".encode("ascii")).hexdigest()
 
 
