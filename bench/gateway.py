@@ -358,20 +358,39 @@ class Throughput:
     """CPU time of the relay process (gateway or proxy) per call, µs; nan when there is none."""
 
 
+class Opened:
+    """Counts the sessions that are open and have made their first call; ``all`` is set when
+    the last one has."""
+
+    def __init__(self, sessions: int) -> None:
+        self.left = sessions
+        self.all = asyncio.Event()
+
+    def one(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self.all.set()
+
+
+@contextlib.asynccontextmanager
+async def warm_session(fx: Fixture, open_: Opener, opened: Opened) -> AsyncIterator[ClientSession]:
+    """A session that has made one call (counted in ``opened``), for as long as the block runs."""
+    async with open_() as session:
+        await call_ms(fx, session)
+        opened.one()
+        yield session
+
+
 async def throughput(fx: Fixture, open_: Opener, sessions: int, calls: int, relay_pid: int | None) -> Throughput:
     """Calls/s of ``sessions`` concurrent sessions, each making ``calls`` sequential calls, all
     started at once (after every session is open and has made one call)."""
-    opened = 0
-    all_open, go, all_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    opened = Opened(sessions)
+    all_open = opened.all
+    go, all_done = asyncio.Event(), asyncio.Event()
     ends: list[float] = []
 
     async def agent() -> None:
-        nonlocal opened
-        async with open_() as session:
-            await call_ms(fx, session)
-            opened += 1
-            if opened == sessions:
-                all_open.set()
+        async with warm_session(fx, open_, opened) as session:
             await go.wait()
             for _ in range(calls):
                 await session.call_tool(fx.tool, fx.arguments)
@@ -445,17 +464,12 @@ def _what(pid: int) -> str:
 
 async def footprint_with_sessions(fx: Fixture, open_: Opener, sessions: int, tag: str) -> Footprint:
     """The footprint while ``sessions`` sessions are open and each has made a call."""
-    opened = 0
-    all_open = asyncio.Event()
+    opened = Opened(sessions)
+    all_open = opened.all
     done = asyncio.Event()
 
     async def agent() -> None:
-        nonlocal opened
-        async with open_() as session:
-            await call_ms(fx, session)
-            opened += 1
-            if opened == sessions:
-                all_open.set()
+        async with warm_session(fx, open_, opened):
             await done.wait()
 
     async with asyncio.TaskGroup() as tg:
